@@ -1,0 +1,2 @@
+#![forbid(unsafe_code)]
+//! Helpers shared by the end-to-end tests.
