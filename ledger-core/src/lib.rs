@@ -19,6 +19,7 @@ pub mod merkle;
 pub mod refusal;
 pub mod rules;
 pub mod sample;
+pub mod scenario;
 pub mod text;
 pub mod time;
 pub mod types;

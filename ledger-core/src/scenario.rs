@@ -1,0 +1,1 @@
+//! A deterministic county year of events (to be written).
