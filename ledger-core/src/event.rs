@@ -277,10 +277,16 @@ pub fn parse_body(bytes: &[u8]) -> Result<Event, Refusal> {
     }
     let probe: KindProbe = serde_json::from_slice(bytes).map_err(serde_refusal)?;
     let event = parse_kind(probe.kind, bytes).map_err(serde_refusal)?;
+    let tree: serde_json::Value = serde_json::from_slice(bytes).map_err(serde_refusal)?;
+    if let Some(path) = find_loose_shape(&tree, "", false) {
+        return refuse(
+            Rule::Field,
+            format!("field {path} is null, or a list where the format has an object or a value"),
+        );
+    }
     validate(&event)?;
     // Every string but hex fields and times is searched for ID and phone numbers. The typed
     // body cannot tell us where strings were (ids, enums, nested texts), so walk the JSON tree.
-    let tree: serde_json::Value = serde_json::from_slice(bytes).map_err(serde_refusal)?;
     if let Some(path) = find_pii(&tree, "") {
         return refuse(
             Rule::PiiDetected,
@@ -288,6 +294,28 @@ pub fn parse_body(bytes: &[u8]) -> Result<Event, Refusal> {
         );
     }
     Ok(event)
+}
+
+/// The fields whose value is a JSON list.
+const LIST_FIELDS: &[&str] = &["admins", "roles", "witnesses", "evidence", "subjects", "actions"];
+
+/// Serde also reads a struct from the list of its field values, and an absent optional field
+/// from `null`. The format has one spelling for each: objects as objects, absent fields absent.
+/// So a null anywhere, or a list anywhere but in a list field, is refused.
+fn find_loose_shape(value: &serde_json::Value, path: &str, list_field: bool) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::Null => Some(path.to_string()),
+        Value::Array(items) if list_field => {
+            items.iter().enumerate().find_map(|(i, v)| find_loose_shape(v, &format!("{path}[{i}]"), false))
+        }
+        Value::Array(_) => Some(if path.is_empty() { "(the body)".to_string() } else { path.to_string() }),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            find_loose_shape(v, &p, LIST_FIELDS.contains(&k.as_str()))
+        }),
+        _ => None,
+    }
 }
 
 /// Keys whose string values are hex-typed or timestamps, which the PII guard skips (SPEC.md §2).

@@ -6,9 +6,11 @@
 //! a refusal can therefore never leave a half-applied entry behind.
 
 mod money;
+mod sources;
 mod views;
 
 pub use money::{AssetTotals, Portion, PortionAmount, PortionPlace};
+pub use sources::Source;
 pub use views::{
     AuditView, Balances, CaseBalance, CaseMovement, CaseView, ComplaintView, FundBalance, GoodsTotals, Totals,
 };
@@ -70,6 +72,8 @@ struct Case {
     holdings: BTreeMap<u32, money::CaseLots>,
     allocations: Vec<u32>,
     disbursements: Vec<u32>,
+    /// Donations earmarked straight to this case.
+    earmarked: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -400,7 +404,7 @@ impl State {
             }
             Event::FundOpened(b) => {
                 let opening = b.opening_balance_fen.get();
-                self.check_total_room(0, |t| t.opening, opening)?;
+                self.check_total_room(0, AssetTotals::came_in, opening)?;
                 Change::None
             }
             Event::FundClosed(b) => {
@@ -653,6 +657,7 @@ impl State {
                     holdings: BTreeMap::new(),
                     allocations: Vec::new(),
                     disbursements: Vec::new(),
+                    earmarked: Vec::new(),
                 });
             }
             (Event::CaseClosed(_), Change::Close(c)) => self.cases[c as usize].closed = true,

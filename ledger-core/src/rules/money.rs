@@ -203,6 +203,13 @@ impl Portion {
     }
 }
 
+impl AssetTotals {
+    /// Openings and receipts: every balance, and refunds and corrections, are parts of it.
+    pub(super) fn came_in(&self) -> u64 {
+        self.opening.saturating_add(self.received)
+    }
+}
+
 impl State {
     fn asset_of(&self, q: &Quantity<'_>) -> Option<u32> {
         match q {
@@ -285,7 +292,8 @@ impl State {
                     (Some(_), None) => self.items.len() as u32 + 1,
                     (None, _) => CASH,
                 };
-                self.check_total_room(asset, |t| t.received, amount)?;
+                // Every balance is part of what came in: if that fits, no balance overflows.
+                self.check_total_room(asset, AssetTotals::came_in, amount)?;
                 let mut m = Movement::new(asset, amount);
                 if let Some(g) = &b.goods {
                     m.unit_value = g.unit_value_fen.get();
@@ -459,6 +467,18 @@ impl State {
             }
             _ => return refuse(Rule::Field, format!("{} moves no money", event.kind())),
         };
+        // What came in bounds every balance; these running totals are bounded by nothing but
+        // u64, since the same money may go back and forth.
+        let counter: Option<fn(&AssetTotals) -> u64> = match event {
+            Event::AllocationMade(_) => Some(|t| t.allocated),
+            Event::AllocationRevoked(_) => Some(|t| t.revoked),
+            Event::DisbursementMade(_) => Some(|t| t.disbursed),
+            Event::DisbursementReturned(_) => Some(|t| t.returned),
+            _ => None,
+        };
+        if let Some(total) = counter {
+            self.check_total_room(m.asset, total, m.amount)?;
+        }
         Ok(m)
     }
 
@@ -574,6 +594,7 @@ impl State {
                     let template = lot_template(asset, d, NONE, NONE, m.unit_value);
                     let lot = self.new_case_lot(m.case, (seq, seq), template);
                     self.donations[d as usize].earmark_lot = lot;
+                    self.cases[m.case as usize].earmarked.push(d);
                     lot
                 };
                 self.fill(lot, m.amount);

@@ -243,7 +243,7 @@ impl State {
                 }
             })
             .collect();
-        let earmarked = self.donations.iter().filter(|d| d.case == c as u32).map(|d| name(d.seq)).collect();
+        let earmarked = case.earmarked.iter().map(|&d| name(self.donations[d as usize].seq)).collect();
         Some(CaseView { seq, balance: self.case_balance(c), allocations, disbursements, earmarked })
     }
 
@@ -297,5 +297,52 @@ impl State {
     pub fn complaint_counts(&self) -> (u64, u64) {
         let resolved = self.complaints.iter().filter(|c| c.resolved.is_some()).count() as u64;
         (self.complaints.len() as u64 - resolved, resolved)
+    }
+}
+
+/// Light look-ups for the verifier's report: which fund or case an object belongs to, so that
+/// flows can be attributed to funds and programmes without copying the state's tables.
+impl State {
+    /// Where a donation was received: `(Kind::FundOpened, fund id)`, or `(Kind::CaseOpened,
+    /// case id)` for a gift earmarked to a case.
+    pub fn donation_origin(&self, donation_id: &str) -> Option<(Kind, String)> {
+        let (_, d) = self.object(donation_id, Kind::DonationReceived)?;
+        let gift = self.donations.get(d)?;
+        let id = |seq: u64| self.meta.get(seq as usize).map(|m| m.id.to_string());
+        if gift.case != super::money::NONE {
+            let case = self.cases.get(gift.case as usize)?;
+            return Some((Kind::CaseOpened, id(case.seq)?));
+        }
+        // A gift to a fund creates its first fund lot in that fund, at receipt.
+        let lot = self.lots.get(*gift.fund_lots.first()? as usize)?;
+        let fund = self.funds.get(lot.holder as usize)?;
+        Some((Kind::FundOpened, id(fund.seq)?))
+    }
+
+    /// The fund and the case of an allocation.
+    pub fn allocation_parties(&self, allocation_id: &str) -> Option<(String, String)> {
+        let (_, a) = self.object(allocation_id, Kind::AllocationMade)?;
+        let a = self.allocations.get(a)?;
+        let id = |seq: u64| self.meta.get(seq as usize).map(|m| m.id.to_string());
+        Some((id(self.funds.get(a.fund as usize)?.seq)?, id(self.cases.get(a.case as usize)?.seq)?))
+    }
+
+    /// The case a disbursement paid from.
+    pub fn disbursement_case(&self, disbursement_id: &str) -> Option<String> {
+        let (_, x) = self.object(disbursement_id, Kind::DisbursementMade)?;
+        let case = self.cases.get(self.disbursements.get(x)?.case as usize)?;
+        self.meta.get(case.seq as usize).map(|m| m.id.to_string())
+    }
+
+    /// A case's programme, without building its whole view.
+    pub fn case_programme(&self, case_id: &str) -> Option<Programme> {
+        let (_, c) = self.object(case_id, Kind::CaseOpened)?;
+        self.cases.get(c).map(|c| c.programme)
+    }
+
+    /// A fund's programme and whether it is restricted, without building its balance.
+    pub fn fund_programme(&self, fund_id: &str) -> Option<(Programme, bool)> {
+        let (_, f) = self.object(fund_id, Kind::FundOpened)?;
+        self.funds.get(f).map(|f| (f.programme, f.restricted))
     }
 }

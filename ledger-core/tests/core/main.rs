@@ -3,9 +3,13 @@ use std::path::PathBuf;
 
 mod checkpoint;
 mod commitment;
+mod crypto;
 mod lots;
 mod merkle;
+mod properties;
+mod rules;
 mod sample;
+mod scenario;
 mod support;
 mod text;
 mod time;

@@ -124,3 +124,168 @@ impl Harness {
         self.state.check_lots().expect("lots consistent");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Event bodies for tests: `ev` adds the common fields, the others name the fields of one kind.
+// Amounts are passed as `cash(n)` or `goods(item, quantity)` and merged into the body.
+
+#[allow(dead_code)] // each test module uses some of these
+pub mod bodies {
+    use super::{key, AT};
+    use ledger_core::dsse::key_hex;
+    use serde_json::{json, Value};
+
+    /// A body of `kind` with `v`, `id` and `at`, plus the fields of `extra` (an object).
+    pub fn ev(kind: &str, id: &str, extra: Value) -> Value {
+        with(json!({"v": 1, "kind": kind, "id": id, "at": AT}), extra)
+    }
+
+    /// `body` with the fields of `extra` added or replaced.
+    pub fn with(mut body: Value, extra: Value) -> Value {
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        body
+    }
+
+    /// `body` without `field`.
+    pub fn without(mut body: Value, field: &str) -> Value {
+        if let Value::Object(b) = &mut body {
+            b.remove(field);
+        }
+        body
+    }
+
+    pub fn cash(amount_fen: u64) -> Value {
+        json!({"amount_fen": amount_fen})
+    }
+
+    pub fn goods(item: &str, quantity: u64) -> Value {
+        json!({"goods": {"item": item, "quantity": quantity}})
+    }
+
+    pub fn goods_in(item: &str, quantity: u64, unit: &str, unit_value_fen: u64) -> Value {
+        json!({"goods": {"item": item, "quantity": quantity, "unit": unit, "unit_value_fen": unit_value_fen}})
+    }
+
+    pub fn key_of(seed: u8) -> String {
+        key_hex(&key(seed)).to_hex()
+    }
+
+    pub fn fund_open(id: &str, programme: &str, restricted: bool, opening_fen: u64) -> Value {
+        ev(
+            "fund.opened",
+            id,
+            json!({"name": format!("{programme} fund"), "programme": programme, "restricted": restricted,
+                   "opening_balance_fen": opening_fen}),
+        )
+    }
+
+    pub fn fund_close(id: &str, fund: &str) -> Value {
+        ev("fund.closed", id, json!({"fund": fund, "reason": "programme ended"}))
+    }
+
+    pub fn case_open(id: &str, programme: &str) -> Value {
+        ev(
+            "case.opened",
+            id,
+            json!({"programme": programme, "beneficiary": "c1".repeat(32), "region": "Town A",
+                   "summary": "household in need", "requested_fen": 300_000}),
+        )
+    }
+
+    pub fn case_close(id: &str, case: &str) -> Value {
+        ev("case.closed", id, json!({"case": case, "outcome": "helped"}))
+    }
+
+    /// A gift into a fund (`to` = "fund") or straight into a case (`to` = "case").
+    pub fn donation(id: &str, to: &str, target: &str, amount: Value) -> Value {
+        let channel = if amount.get("goods").is_some() { "goods" } else { "bank" };
+        with(ev("donation.received", id, json!({(to): target, "channel": channel})), amount)
+    }
+
+    pub fn refund(id: &str, donation: &str, amount_fen: u64) -> Value {
+        ev(
+            "donation.refunded",
+            id,
+            json!({"donation": donation, "amount_fen": amount_fen, "reason": "donor asked"}),
+        )
+    }
+
+    pub fn correct(id: &str, donation: &str, amount: Value) -> Value {
+        with(ev("donation.corrected", id, json!({"donation": donation, "reason": "typing mistake"})), amount)
+    }
+
+    pub fn redirect(id: &str, donation: &str, fund: &str, amount: Value) -> Value {
+        with(
+            ev(
+                "earmark.redirected",
+                id,
+                json!({"donation": donation, "fund": fund, "reason": "case needs less"}),
+            ),
+            amount,
+        )
+    }
+
+    pub fn alloc(id: &str, fund: &str, case: &str, amount: Value) -> Value {
+        with(ev("allocation.made", id, json!({"fund": fund, "case": case, "decision": "meeting 1"})), amount)
+    }
+
+    pub fn alloc_revoke(id: &str, allocation: &str, amount: Value) -> Value {
+        with(
+            ev("allocation.revoked", id, json!({"allocation": allocation, "reason": "over-approved"})),
+            amount,
+        )
+    }
+
+    pub fn disburse(id: &str, case: &str, amount: Value) -> Value {
+        with(
+            ev(
+                "disbursement.made",
+                id,
+                json!({"case": case, "method": "bank", "payee": {"vendor": "County Hospital"},
+                       "evidence": ["e1".repeat(32)]}),
+            ),
+            amount,
+        )
+    }
+
+    pub fn disburse_return(id: &str, disbursement: &str, amount: Value) -> Value {
+        with(
+            ev("disbursement.returned", id, json!({"disbursement": disbursement, "reason": "bounced"})),
+            amount,
+        )
+    }
+
+    pub fn grant(id: &str, seed: u8, roles: &[&str]) -> Value {
+        ev("key.granted", id, json!({"key": key_of(seed), "holder": "desk", "roles": roles}))
+    }
+
+    pub fn key_revoke(id: &str, seed: u8) -> Value {
+        ev("key.revoked", id, json!({"key": key_of(seed), "reason": "left the office"}))
+    }
+
+    pub fn complaint(id: &str, subjects: &[&str]) -> Value {
+        ev(
+            "complaint.filed",
+            id,
+            json!({"channel": "hotline", "subjects": subjects, "summary": "the approved amount did not all arrive"}),
+        )
+    }
+
+    pub fn complaint_update(id: &str, complaint: &str) -> Value {
+        ev(
+            "complaint.updated",
+            id,
+            json!({"complaint": complaint, "status": "investigating", "note": "called"}),
+        )
+    }
+
+    pub fn complaint_resolve(id: &str, complaint: &str, actions: &[&str]) -> Value {
+        ev(
+            "complaint.resolved",
+            id,
+            json!({"complaint": complaint, "finding": "partly", "actions": actions, "summary": "paid in full"}),
+        )
+    }
+}

@@ -1,0 +1,168 @@
+//! Durable appends per second through the real HTTP server on loopback, next to the machine's
+//! own limit measured in the same run (raw `verify_strict` on one core and on all cores).
+//! Envelopes are signed before the clock starts: the clients' signing is not what is measured.
+//!
+//!     cargo bench -p ledger-node --bench append [-- --events N]
+
+use ed25519_dalek::{Signer, SigningKey};
+use ledger_core::dsse::{key_hex, pae, Envelope, PAYLOAD_TYPE};
+use ledger_node::{api, keys, node::Node, store::Store, DataDir};
+use rayon::prelude::*;
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+const CLIENTS: usize = 64;
+const BATCH: usize = 1000;
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn now_at() -> String {
+    ledger_node::now_at()
+}
+
+fn sign(body: serde_json::Value, keys: &[&SigningKey]) -> Envelope {
+    Envelope::sign(&serde_json::to_vec(&body).expect("json"), keys)
+}
+
+/// Raw `verify_strict` per second on `threads` threads.
+fn raw_verify_rate(threads: usize, n: usize) -> f64 {
+    let k = key(9);
+    let vk = k.verifying_key();
+    let msgs: Vec<Vec<u8>> = (0..n).map(|i| pae(PAYLOAD_TYPE, format!("message {i}").as_bytes())).collect();
+    let sigs: Vec<_> = msgs.iter().map(|m| k.sign(m)).collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+    let started = Instant::now();
+    let ok =
+        pool.install(|| msgs.par_iter().zip(&sigs).filter(|(m, s)| vk.verify_strict(m, s).is_ok()).count());
+    assert_eq!(ok, n);
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    url: String,
+    node: Arc<Node>,
+    intake: SigningKey,
+}
+
+fn start() -> Bench {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = DataDir::new(dir.path());
+    keys::write_secret(&data.log_key(), &key(3)).expect("log key");
+    let node = Node::open(Store::open(&data.store()).expect("store"), key(3)).expect("node");
+    let intake = key(20);
+    let setup = vec![
+        sign(
+            json!({"v":1,"kind":"ledger.genesis","id":"genesis","at":now_at(),"origin":"bench.example/ledger","name":"bench","currency":"CNY","admins":[key_hex(&key(1)).to_hex()],"log_key":key_hex(&key(3)).to_hex(),"policy":{"dual_control_fen":5_000_000u64,"min_audit_permille":100,"max_backdate_days":30}}),
+            &[&key(1)],
+        ),
+        sign(
+            json!({"v":1,"kind":"key.granted","id":"g","at":now_at(),"key":key_hex(&intake).to_hex(),"holder":"intake","roles":["intake"]}),
+            &[&key(1)],
+        ),
+        sign(
+            json!({"v":1,"kind":"fund.opened","id":"F","at":now_at(),"name":"General","programme":"general","restricted":false,"opening_balance_fen":0}),
+            &[&key(1)],
+        ),
+    ];
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server_node = Arc::clone(&node);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            for env in setup {
+                server_node.append(vec![env.verify().expect("valid")], false).await.expect("setup appends");
+            }
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            axum::serve(listener, api::app(server_node)).await.expect("serve");
+        });
+    });
+    let addr = rx.recv().expect("server address");
+    Bench { _dir: dir, url: format!("http://{addr}"), node, intake }
+}
+
+fn donations(intake: &SigningKey, prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            sign(json!({"v":1,"kind":"donation.received","id":format!("{prefix}-{i}"),"at":now_at(),"fund":"F","amount_fen":100 + (i % 50_000) as u64,"channel":"wechat","donor":format!("{:064x}", i)}), &[intake]).to_json()
+        })
+        .collect()
+}
+
+fn single_posts(b: &Bench, n: usize) -> f64 {
+    let bodies = Arc::new(donations(&b.intake, "S", n));
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..CLIENTS {
+            let (bodies, next, url) =
+                (Arc::clone(&bodies), Arc::clone(&next), format!("{}/v1/entries", b.url));
+            scope.spawn(move || {
+                let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(1).build();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    let r = agent
+                        .post(&url)
+                        .set("content-type", "application/json")
+                        .send_string(body)
+                        .expect("post");
+                    assert_eq!(r.status(), 201);
+                }
+            });
+        }
+    });
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn batch_posts(b: &Bench, n: usize) -> f64 {
+    let bodies = donations(&b.intake, "B", n);
+    let batches: Vec<String> = bodies.chunks(BATCH).map(|c| format!("[{}]", c.join(","))).collect();
+    let agent = ureq::AgentBuilder::new().build();
+    let url = format!("{}/v1/batch", b.url);
+    let started = Instant::now();
+    for body in &batches {
+        let r = agent.post(&url).set("content-type", "application/json").send_string(body).expect("post");
+        assert_eq!(r.status(), 201);
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let events: usize = args
+        .iter()
+        .position(|a| a == "--events")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let raw_1 = raw_verify_rate(1, 20_000);
+    let raw_all = raw_verify_rate(cores, 40_000);
+    let b = start();
+    let single = single_posts(&b, events);
+    let batched = batch_posts(&b, events);
+    let size = b.node.published.read().map(|p| p.state.size()).unwrap_or(0);
+    println!("machine: {cores} cores; log size after the run: {size} entries");
+    println!("{:<52} {:>12} {:>10}", "figure", "per second", "ratio");
+    println!("{:<52} {:>12.0} {:>10}", "raw verify_strict, 1 core", raw_1, "");
+    println!("{:<52} {:>12.0} {:>10}", format!("raw verify_strict, {cores} cores"), raw_all, "1.00");
+    println!(
+        "{:<52} {:>12.0} {:>10.2}",
+        format!("durable appends, single POST, {CLIENTS} clients"),
+        single,
+        single / raw_all
+    );
+    println!(
+        "{:<52} {:>12.0} {:>10.2}",
+        format!("durable appends, /v1/batch of {BATCH}"),
+        batched,
+        batched / raw_all
+    );
+}

@@ -1,0 +1,515 @@
+//! The HTTP API of INTERFACES.md. `app(node)` builds the router so tests can drive it with
+//! `oneshot`; `serve` puts it on a socket. Appends run steps 1–3 here (size, syntax,
+//! signatures, in parallel) and hand verified envelopes to the sequencer for steps 4–7.
+
+use crate::limits::*;
+use crate::node::{Accepted, AppendError, Node};
+use axum::body::{Body, Bytes};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Json, Router};
+use ledger_core::checkpoint::LogSigner;
+use ledger_core::dsse::{Envelope, VerifiedEnvelope};
+use ledger_core::encoding::{b64_encode, hash_from_hex};
+use ledger_core::entry::Entry;
+use ledger_core::merkle::{prove_record, prove_tree};
+use ledger_core::refusal::{Code, Refusal, Rule};
+use ledger_core::types::Kind;
+use rayon::prelude::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceBuilder;
+
+/// Every error the API answers, with the body of SPEC.md §8.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: &'static str,
+    message: String,
+    rule: Option<&'static str>,
+    index: Option<usize>,
+    seq: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, error, message: message.into(), rule: None, index: None, seq: None }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+    fn too_large(message: impl Into<String>) -> ApiError {
+        let mut e = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message);
+        e.rule = Some(Rule::TooLarge.as_str());
+        e
+    }
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!("internal error: {e}");
+        ApiError::unavailable(format!("the node could not answer: {e}"))
+    }
+    fn refused(refusal: Refusal, index: Option<usize>) -> ApiError {
+        let code = refusal.code();
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let error = match code {
+            Code::Chain | Code::Invariant => "unavailable",
+            c => c.as_str(),
+        };
+        ApiError {
+            status,
+            error,
+            message: refusal.message.clone(),
+            rule: Some(refusal.rule.as_str()),
+            index,
+            seq: refusal.seq,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": self.error, "message": self.message});
+        if let Some(rule) = self.rule {
+            body["rule"] = json!(rule);
+        }
+        if let Some(index) = self.index {
+            body["index"] = json!(index);
+        }
+        if let Some(seq) = self.seq {
+            body["seq"] = json!(seq);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> ApiError {
+        match e {
+            AppendError::Refused { index, refusal } => ApiError::refused(refusal, index),
+            AppendError::Unavailable(m) => ApiError::unavailable(m),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+type Shared = Arc<Node>;
+
+/// The router of INTERFACES.md with the node's limits as layers.
+pub fn app(node: Arc<Node>) -> Router {
+    let limits = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|err: BoxError| async move {
+            if err.is::<tower::timeout::error::Elapsed>() {
+                ApiError::unavailable("the request took too long")
+            } else {
+                ApiError::unavailable(format!("the node is overloaded: {err}"))
+            }
+        }))
+        .load_shed()
+        .concurrency_limit(CONCURRENT_REQUESTS_MAX)
+        .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
+    Router::new()
+        .route("/v1/entries", post(post_entry).get(get_entries))
+        .route("/v1/batch", post(post_batch))
+        .route("/v1/entries/{seq}", get(get_entry))
+        .route("/v1/export", get(get_export))
+        .route("/checkpoint", get(get_checkpoint))
+        .route("/v1/log-key", get(get_log_key))
+        .route("/v1/proof/inclusion", get(get_inclusion))
+        .route("/v1/proof/consistency", get(get_consistency))
+        .route("/v1/balances", get(get_balances))
+        .route("/v1/funds", get(get_funds))
+        .route("/v1/funds/{id}", get(get_fund))
+        .route("/v1/cases/{id}", get(get_case))
+        .route("/v1/donations/{id}", get(get_donation))
+        .route("/v1/donations/{id}/receipt", get(get_receipt))
+        .route("/v1/lookup", get(get_lookup))
+        .route("/v1/complaints/{id}", get(get_complaint))
+        .route("/v1/audits/{id}", get(get_audit))
+        .route("/v1/events/{id}", get(get_event))
+        .route("/healthz", get(get_health))
+        .fallback(|| async { ApiError::not_found("no such path") })
+        .layer(DefaultBodyLimit::disable())
+        .layer(limits)
+        .with_state(node)
+}
+
+async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(format!("request body is over the limit of {limit} bytes")))
+}
+
+fn verify_one(bytes: &[u8]) -> Result<VerifiedEnvelope, Refusal> {
+    Envelope::from_json(bytes)?.verify()
+}
+
+async fn post_entry(State(node): State<Shared>, body: Body) -> ApiResult<Response> {
+    let bytes = read_body(body, ENTRY_REQUEST_BYTES_MAX).await?;
+    let envelope = tokio::task::spawn_blocking(move || verify_one(&bytes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|r| ApiError::refused(r, None))?;
+    match node.append(vec![envelope], false).await? {
+        Accepted::New { first_seq, leaf_hashes, checkpoint } => Ok((
+            StatusCode::CREATED,
+            Json(json!({"seq": first_seq, "leaf_hash": leaf_hashes.first().map(|h| h.to_hex()), "checkpoint": checkpoint})),
+        )
+            .into_response()),
+        Accepted::Existing { seqs } => Ok((StatusCode::OK, Json(json!({"seq": seqs.first()}))).into_response()),
+    }
+}
+
+async fn post_batch(State(node): State<Shared>, body: Body) -> ApiResult<Response> {
+    let bytes = read_body(body, BATCH_REQUEST_BYTES_MAX).await?;
+    let envelopes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<VerifiedEnvelope>> {
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::refused(
+                Refusal::new(Rule::Json, format!("a batch is a JSON array of envelopes: {e}")),
+                None,
+            )
+        })?;
+        if items.is_empty() {
+            return Err(ApiError::refused(
+                Refusal::new(Rule::Field, "a batch holds at least one envelope"),
+                None,
+            ));
+        }
+        if items.len() > BATCH_ENVELOPES_MAX {
+            return Err(ApiError::too_large(format!(
+                "a batch holds at most {BATCH_ENVELOPES_MAX} envelopes"
+            )));
+        }
+        // Steps 1–3 over the whole batch first (SPEC.md §8), on every core.
+        let verified: Vec<Result<VerifiedEnvelope, Refusal>> =
+            items.par_iter().map(|raw| verify_one(raw.get().as_bytes())).collect();
+        verified
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.map_err(|refusal| ApiError::refused(refusal, Some(i))))
+            .collect()
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let count = envelopes.len();
+    match node.append(envelopes, true).await? {
+        Accepted::New { first_seq, checkpoint, .. } => Ok((
+            StatusCode::CREATED,
+            Json(json!({"first_seq": first_seq, "count": count, "checkpoint": checkpoint})),
+        )
+            .into_response()),
+        Accepted::Existing { seqs } => Ok((StatusCode::OK, Json(json!({"seqs": seqs}))).into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    start: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// The size readers may see: the latest checkpoint's.
+fn published_size(node: &Node) -> ApiResult<u64> {
+    let p = node.published.read().map_err(ApiError::internal)?;
+    Ok(p.checkpoint.as_ref().map_or(0, |(s, _)| *s))
+}
+
+fn jsonl(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"))], body).into_response()
+}
+
+async fn get_entries(State(node): State<Shared>, Query(q): Query<PageQuery>) -> ApiResult<Response> {
+    let size = published_size(&node)?;
+    let start = q.start.unwrap_or(0);
+    let limit = q.limit.unwrap_or(PAGE_ENTRIES_MAX);
+    if limit == 0 || limit > PAGE_ENTRIES_MAX {
+        return Err(ApiError::bad_request(format!("limit must be 1 to {PAGE_ENTRIES_MAX}")));
+    }
+    if start > size {
+        return Err(ApiError::bad_request(format!("start {start} is beyond the log's size {size}")));
+    }
+    let end = start.saturating_add(limit).min(size);
+    let mut out = Vec::new();
+    for bytes in node.store.entries(start, end) {
+        out.extend_from_slice(&bytes.map_err(ApiError::internal)?);
+        out.push(b'\n');
+    }
+    Ok(jsonl(out))
+}
+
+async fn get_entry(State(node): State<Shared>, Path(seq): Path<String>) -> ApiResult<Response> {
+    let seq: u64 = seq.parse().map_err(|_| ApiError::bad_request("seq is a non-negative integer"))?;
+    if seq >= published_size(&node)? {
+        return Err(ApiError::not_found(format!("no entry at seq {seq}")));
+    }
+    let bytes =
+        node.store.entry(seq).map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("no entry"))?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes.to_vec())
+        .into_response())
+}
+
+async fn get_export(State(node): State<Shared>) -> ApiResult<Response> {
+    let size = published_size(&node)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
+    let store = node.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(1 << 20);
+        for bytes in store.entries(0, size) {
+            match bytes {
+                Ok(b) => {
+                    chunk.extend_from_slice(&b);
+                    chunk.push(b'\n');
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+            if chunk.len() >= 1 << 20 && tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
+                return;
+            }
+        }
+        let _ = tx.blocking_send(Ok(chunk));
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"))],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))], body).into_response()
+}
+
+async fn get_checkpoint(State(node): State<Shared>) -> ApiResult<Response> {
+    let p = node.published.read().map_err(ApiError::internal)?;
+    match &p.checkpoint {
+        Some((_, note)) => Ok(text(note.clone())),
+        None => Err(ApiError::not_found("the log is empty: no checkpoint yet")),
+    }
+}
+
+pub fn log_key_string(node: &Node) -> ApiResult<String> {
+    let p = node.published.read().map_err(ApiError::internal)?;
+    let info = p.state.info().ok_or_else(|| ApiError::not_found("the log has no genesis yet"))?;
+    let signer = LogSigner::new(&info.origin, node.log_key.clone()).map_err(ApiError::internal)?;
+    Ok(signer.log_key().verifier_key())
+}
+
+async fn get_log_key(State(node): State<Shared>) -> ApiResult<Response> {
+    Ok(text(log_key_string(&node)?))
+}
+
+#[derive(Deserialize)]
+struct InclusionQuery {
+    seq: Option<u64>,
+    size: Option<u64>,
+}
+
+fn inclusion_proof(node: &Node, seq: u64, size: u64) -> ApiResult<Vec<String>> {
+    let latest = published_size(node)?;
+    if size > latest {
+        return Err(ApiError::bad_request(format!("size {size} is beyond the latest checkpoint ({latest})")));
+    }
+    if seq >= size {
+        return Err(ApiError::bad_request(format!("seq {seq} is not in a tree of size {size}")));
+    }
+    let proof = prove_record(size, seq, &node.store).map_err(ApiError::internal)?;
+    Ok(proof.iter().map(|h| h.to_base64()).collect())
+}
+
+async fn get_inclusion(State(node): State<Shared>, Query(q): Query<InclusionQuery>) -> ApiResult<Response> {
+    let seq = q.seq.ok_or_else(|| ApiError::bad_request("seq is required"))?;
+    let size = match q.size {
+        Some(s) => s,
+        None => published_size(&node)?,
+    };
+    let proof = inclusion_proof(&node, seq, size)?;
+    let bytes =
+        node.store.entry(seq).map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("no entry"))?;
+    let leaf = ledger_core::hash::leaf_hash(&bytes);
+    Ok(Json(json!({"seq": seq, "size": size, "leaf_hash": leaf.to_hex(), "proof": proof})).into_response())
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+async fn get_consistency(
+    State(node): State<Shared>,
+    Query(q): Query<ConsistencyQuery>,
+) -> ApiResult<Response> {
+    let latest = published_size(&node)?;
+    let from = q.from.ok_or_else(|| ApiError::bad_request("from is required"))?;
+    let to = q.to.unwrap_or(latest);
+    if to > latest {
+        return Err(ApiError::bad_request(format!("to {to} is beyond the latest checkpoint ({latest})")));
+    }
+    if from == 0 || from > to {
+        return Err(ApiError::bad_request("a consistency proof needs 1 ≤ from ≤ to"));
+    }
+    let proof = prove_tree(to, from, &node.store).map_err(ApiError::internal)?;
+    let proof: Vec<String> = proof.iter().map(|h| h.to_base64()).collect();
+    Ok(Json(json!({"from": from, "to": to, "proof": proof})).into_response())
+}
+
+#[derive(Deserialize)]
+struct SizeQuery {
+    size: Option<u64>,
+}
+
+async fn get_balances(State(node): State<Shared>, Query(q): Query<SizeQuery>) -> ApiResult<Response> {
+    let latest = published_size(&node)?;
+    let size = q.size.unwrap_or(latest);
+    if size > latest {
+        return Err(ApiError::bad_request(format!("size {size} is beyond the latest checkpoint ({latest})")));
+    }
+    let balances = tokio::task::spawn_blocking(move || node.balances_at(size))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(Json(serde_json::to_value(&*balances).map_err(ApiError::internal)?).into_response())
+}
+
+/// The event body at `seq`, as JSON.
+pub fn body_at(node: &Node, seq: u64) -> ApiResult<Value> {
+    let bytes =
+        node.store.entry(seq).map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("no entry"))?;
+    let entry = Entry::parse(&bytes).map_err(ApiError::internal)?;
+    let body = ledger_core::encoding::b64_decode_canonical(&entry.envelope.payload)
+        .ok_or_else(|| ApiError::internal("stored payload is not base64"))?;
+    let mut v: Value = serde_json::from_slice(&body).map_err(ApiError::internal)?;
+    v["_seq"] = json!(seq);
+    v["_time"] = json!(entry.time.as_str());
+    Ok(v)
+}
+
+/// The seq of the object `id`, which must be of `kind`.
+fn object_seq(node: &Node, id: &str, kind: Kind) -> ApiResult<u64> {
+    let p = node.published.read().map_err(ApiError::internal)?;
+    match p.state.lookup(id) {
+        Some((seq, k)) if k == kind => Ok(seq),
+        _ => Err(ApiError::not_found(format!("no {kind} with id {id}"))),
+    }
+}
+
+async fn get_funds(State(node): State<Shared>) -> ApiResult<Response> {
+    let balances = {
+        let p = node.published.read().map_err(ApiError::internal)?;
+        p.state.balances().funds
+    };
+    let mut out = Vec::new();
+    for (id, balance) in balances {
+        let seq = object_seq(&node, &id, Kind::FundOpened)?;
+        let body = body_at(&node, seq)?;
+        out.push(json!({
+            "id": id, "seq": seq, "name": body["name"], "sponsor": body.get("sponsor"),
+            "programme": balance.programme, "restricted": balance.restricted, "closed": balance.closed,
+            "cash_fen": balance.cash_fen, "goods": balance.goods,
+        }));
+    }
+    Ok(Json(json!({"funds": out})).into_response())
+}
+
+async fn get_fund(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let seq = object_seq(&node, &id, Kind::FundOpened)?;
+    let balance = {
+        let p = node.published.read().map_err(ApiError::internal)?;
+        p.state.fund(&id).ok_or_else(|| ApiError::not_found("no fund"))?
+    };
+    let body = body_at(&node, seq)?;
+    Ok(Json(json!({"id": id, "seq": seq, "fund": body, "balance": balance})).into_response())
+}
+
+async fn get_case(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let seq = object_seq(&node, &id, Kind::CaseOpened)?;
+    Ok(Json(crate::views::case_json(&node, &id, seq)?).into_response())
+}
+
+async fn get_donation(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let seq = object_seq(&node, &id, Kind::DonationReceived)?;
+    let trace = {
+        let p = node.published.read().map_err(ApiError::internal)?;
+        p.state.trace(&id).ok_or_else(|| ApiError::not_found("no donation"))?
+    };
+    let trace: Vec<Value> = trace.iter().map(|p| p.to_json()).collect();
+    Ok(Json(json!({"seq": seq, "donation": body_at(&node, seq)?, "trace": trace})).into_response())
+}
+
+async fn get_receipt(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let seq = object_seq(&node, &id, Kind::DonationReceived)?;
+    let (size, note) = {
+        let p = node.published.read().map_err(ApiError::internal)?;
+        p.checkpoint.clone().ok_or_else(|| ApiError::not_found("no checkpoint"))?
+    };
+    let bytes =
+        node.store.entry(seq).map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("no entry"))?;
+    let proof = inclusion_proof(&node, seq, size)?;
+    Ok(Json(json!({
+        "seq": seq, "entry_b64": b64_encode(&bytes), "size": size, "proof": proof,
+        "checkpoint": note, "log_key": log_key_string(&node)?,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct LookupQuery {
+    commitment: Option<String>,
+}
+
+async fn get_lookup(State(node): State<Shared>, Query(q): Query<LookupQuery>) -> ApiResult<Response> {
+    let text = q.commitment.ok_or_else(|| ApiError::bad_request("commitment is required"))?;
+    let commitment = hash_from_hex(&text)
+        .ok_or_else(|| ApiError::bad_request("commitment is 64 lower-case hex characters"))?;
+    let p = node.published.read().map_err(ApiError::internal)?;
+    let seqs = p.commitments.get(&commitment).cloned().unwrap_or_default();
+    let objects: Vec<Value> = seqs
+        .iter()
+        .take(LOOKUP_RESULTS_MAX)
+        .filter_map(|&s| p.state.id_at(s).map(|id| (s, id.to_string())))
+        .filter_map(|(s, id)| {
+            p.state.lookup(&id).map(|(_, kind)| json!({"seq": s, "id": id, "kind": kind.as_str()}))
+        })
+        .collect();
+    Ok(Json(json!({"commitment": text, "objects": objects})).into_response())
+}
+
+async fn get_complaint(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let seq = object_seq(&node, &id, Kind::ComplaintFiled)?;
+    Ok(Json(crate::views::complaint_json(&node, &id, seq)?).into_response())
+}
+
+async fn get_audit(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let seq = object_seq(&node, &id, Kind::AuditPlanned)?;
+    Ok(Json(crate::views::audit_json(&node, &id, seq)?).into_response())
+}
+
+async fn get_event(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let seq = {
+        let p = node.published.read().map_err(ApiError::internal)?;
+        p.state
+            .lookup(&id)
+            .map(|(s, _)| s)
+            .ok_or_else(|| ApiError::not_found(format!("no event with id {id}")))?
+    };
+    Ok(Json(json!({"seq": seq, "event": body_at(&node, seq)?})).into_response())
+}
+
+async fn get_health(State(node): State<Shared>) -> ApiResult<Response> {
+    let p = node.published.read().map_err(ApiError::internal)?;
+    Ok(Json(json!({"status": "ok", "size": p.state.size(), "checkpoint_size": p.checkpoint.as_ref().map(|c| c.0)}))
+        .into_response())
+}

@@ -1,0 +1,90 @@
+//! `ledger-node` as a library: the store, the sequencer, the HTTP API and the demo, so that
+//! tests drive `api::app` without a socket and the binary stays thin glue.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod client;
+pub mod demo;
+pub mod keys;
+pub mod limits;
+pub mod node;
+pub mod store;
+pub mod views;
+
+use anyhow::{bail, Context, Result};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a data directory keeps its parts.
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    pub fn new(path: &Path) -> DataDir {
+        DataDir(path.to_path_buf())
+    }
+    pub fn log_key(&self) -> PathBuf {
+        self.0.join("log.key")
+    }
+    pub fn store(&self) -> PathBuf {
+        self.0.join("store")
+    }
+    pub fn keys(&self) -> PathBuf {
+        self.0.join("keys")
+    }
+    pub fn demo_marker(&self) -> PathBuf {
+        self.0.join("demo.json")
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
+}
+
+/// Opens a data directory's store and log key and starts the node.
+pub fn open_node(dir: &DataDir) -> Result<Arc<node::Node>> {
+    store::check_data_dir(&dir.0)?;
+    if !dir.store().exists() {
+        bail!("{} holds no ledger (run `ledger-node init` or `ledger-node demo` first)", dir.0.display());
+    }
+    let log_key = keys::read_secret(&dir.log_key())?;
+    let store = store::Store::open(&dir.store())?;
+    node::Node::open(store, log_key)
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes the requests and the group in flight.
+pub async fn serve(
+    node: Arc<node::Node>,
+    listen: SocketAddr,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<()> {
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    on_ready(listener.local_addr()?);
+    axum::serve(listener, api::app(Arc::clone(&node))).with_graceful_shutdown(shutdown_signal()).await?;
+    let n = Arc::clone(&node);
+    tokio::task::spawn_blocking(move || n.shutdown()).await?;
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// Now, as an author's `at` in UTC.
+pub fn now_at() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    ledger_core::time::EntryTime::from_unix_ms(ms).map(|t| t.as_str().to_string()).unwrap_or_default()
+}

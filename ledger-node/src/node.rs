@@ -1,0 +1,538 @@
+//! The node: recovery from the log, the single sequencer (steps 4–7 of the append path, then
+//! append, integrate, checkpoint) and the published state that readers use.
+//!
+//! Readers never wait for the disk: the sequencer validates on a private `State`, makes the
+//! group durable, and only then applies the same entries to the published state under a brief
+//! write lock. A reader can never see an entry that is not on disk.
+
+use crate::limits::*;
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use ed25519_dalek::SigningKey;
+use ledger_core::checkpoint::{Checkpoint, LogSigner};
+use ledger_core::dsse::VerifiedEnvelope;
+use ledger_core::entry::VerifiedEntry;
+use ledger_core::hash::Hash;
+use ledger_core::merkle::{stored_hash_count, stored_hashes_for_record, tree_hash};
+use ledger_core::refusal::{Refusal, Rule};
+use ledger_core::rules::{Balances, State};
+use ledger_core::time::EntryTime;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::oneshot;
+
+/// What the sequencer answers for one append job.
+#[derive(Debug, Clone)]
+pub enum Accepted {
+    /// Newly logged at `first_seq..first_seq + leaf_hashes.len()`.
+    New { first_seq: u64, leaf_hashes: Vec<Hash>, checkpoint: String },
+    /// Every envelope was already logged, at these seqs (an idempotent retry).
+    Existing { seqs: Vec<u64> },
+}
+
+#[derive(Debug, Clone)]
+pub enum AppendError {
+    /// Refused by a rule; `index` names the envelope of a batch.
+    Refused { index: Option<usize>, refusal: Refusal },
+    /// Overloaded, read-only or out of disk: try again later.
+    Unavailable(String),
+}
+
+struct Job {
+    envelopes: Vec<VerifiedEnvelope>,
+    is_batch: bool,
+    reply: oneshot::Sender<Result<Accepted, AppendError>>,
+}
+
+/// The projection readers see: everything in it is durable.
+pub struct Published {
+    pub state: State,
+    /// Seqs of the entries naming each commitment (donor, beneficiary, complainant, payee).
+    pub commitments: HashMap<Hash, Vec<u64>>,
+    /// The latest signed checkpoint and its size; `None` before genesis.
+    pub checkpoint: Option<(u64, String)>,
+    /// Seqs of the entries that name each id in a reference field (timelines, audit trails).
+    pub refs: HashMap<Box<str>, Vec<u64>>,
+}
+
+impl Published {
+    fn index(&mut self, entry: &VerifiedEntry) {
+        for c in entry.event().commitments() {
+            self.commitments.entry(c).or_default().push(entry.seq());
+        }
+        for id in referenced_ids(entry.envelope().body()) {
+            self.refs.entry(id.into_boxed_str()).or_default().push(entry.seq());
+        }
+    }
+}
+
+/// Fields of a body that name another event.
+const REFERENCE_FIELDS: &[&str] = &[
+    "fund",
+    "case",
+    "donation",
+    "allocation",
+    "disbursement",
+    "complaint",
+    "plan",
+    "sample",
+    "finding",
+    "rectification",
+    "subject",
+    "subjects",
+    "actions",
+];
+
+fn referenced_ids(body: &[u8]) -> Vec<String> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for field in REFERENCE_FIELDS {
+        match map.get(*field) {
+            Some(serde_json::Value::String(s)) => out.push(s.clone()),
+            Some(serde_json::Value::Array(items)) => {
+                out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)))
+            }
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// How the node stamps entry times.
+#[derive(Debug)]
+pub struct Clock {
+    /// The demo's simulated clock: an entry's time follows its event's `at`, so a county year
+    /// loaded in seconds still spreads over the year it depicts.
+    follow_events: AtomicBool,
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock { follow_events: AtomicBool::new(false) }
+    }
+    pub fn set_follow_events(&self, on: bool) {
+        self.follow_events.store(on, Ordering::SeqCst);
+    }
+    fn entry_time(&self, envelope: &VerifiedEnvelope, last_ms: i64) -> EntryTime {
+        let now_ms = if self.follow_events.load(Ordering::SeqCst) {
+            (envelope.event().at().unix_nanos().div_euclid(1_000_000)) as i64
+        } else {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(last_ms)
+        };
+        // Entry times never go back, whatever the wall clock does.
+        EntryTime::from_unix_ms(now_ms.max(last_ms))
+            .or_else(|| EntryTime::from_unix_ms(last_ms))
+            .unwrap_or_else(|| EntryTime::from_unix_ms(0).expect("the epoch is a valid entry time"))
+    }
+}
+
+pub struct Node {
+    pub store: Store,
+    pub published: RwLock<Published>,
+    pub log_key: SigningKey,
+    pub clock: Clock,
+    jobs: Mutex<Option<SyncSender<Job>>>,
+    sequencer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    balances_cache: Mutex<VecDeque<(u64, Arc<Balances>)>>,
+}
+
+impl Node {
+    /// Opens the store, rebuilds the projection from the log (the only truth), repairs the
+    /// derived tree hashes and checkpoint, and starts the sequencer.
+    pub fn open(store: Store, log_key: SigningKey) -> Result<Arc<Node>> {
+        let size = store.recover_size()?;
+        let mut state = State::new();
+        let mut commitments_pub = Published {
+            state: State::new(),
+            commitments: HashMap::new(),
+            checkpoint: None,
+            refs: HashMap::new(),
+        };
+        for (seq, bytes) in store.entries(0, size).enumerate() {
+            let bytes = bytes?;
+            let entry = VerifiedEntry::parse_trusted(&bytes)
+                .map_err(|e| anyhow::anyhow!("stored entry {seq} does not parse: {e}"))?;
+            state.apply(&entry).map_err(|e| anyhow::anyhow!("stored entry {seq} does not apply: {e}"))?;
+            commitments_pub.index(&entry);
+        }
+        // Tree hashes are derived: recompute any the last crash lost.
+        let have = store.hash_count()?;
+        if have < stored_hash_count(size) {
+            let from = (0..size).find(|&n| stored_hash_count(n + 1) > have).unwrap_or(size);
+            for n in from..size {
+                let bytes = store.entry(n)?.context("entry vanished during recovery")?;
+                let leaf = ledger_core::hash::leaf_hash(&bytes);
+                let hashes = stored_hashes_for_record(n, leaf, &store)?;
+                for (i, h) in hashes.iter().enumerate() {
+                    store.put_hash(stored_hash_count(n) + i as u64, h)?;
+                }
+            }
+        }
+        let root = tree_hash(size, &store)?;
+        if root != state.root() {
+            bail!("the stored Merkle tree disagrees with the log (root {root:?} vs {:?})", state.root());
+        }
+        if let Some(info) = state.info() {
+            if info.log_key.0 != log_key.verifying_key().to_bytes() {
+                bail!(
+                    "this log names log key {}, but the node's key is {}",
+                    info.log_key,
+                    crate::keys::public_hex(&log_key)
+                );
+            }
+        }
+        let checkpoint = match (state.info(), store.latest_checkpoint()?) {
+            (None, _) => None,
+            (Some(info), stored) => {
+                let signer = LogSigner::new(&info.origin, log_key.clone())
+                    .map_err(|e| anyhow::anyhow!("log key: {e}"))?;
+                let cp = Checkpoint { origin: info.origin.clone(), size, root: state.root() };
+                let note = match stored {
+                    Some(note) if note.starts_with(&cp.signed_text()) => note,
+                    _ => {
+                        let note = signer.sign(&cp).map_err(|e| anyhow::anyhow!("signing: {e}"))?;
+                        store.put_checkpoint(size, &note)?;
+                        note
+                    }
+                };
+                Some((size, note))
+            }
+        };
+        store.flush()?;
+        commitments_pub.state = state.clone();
+        commitments_pub.checkpoint = checkpoint;
+        let (tx, rx) = sync_channel(SEQUENCER_QUEUE_MAX);
+        let node = Arc::new(Node {
+            store,
+            published: RwLock::new(commitments_pub),
+            log_key,
+            clock: Clock::system(),
+            jobs: Mutex::new(Some(tx)),
+            sequencer: Mutex::new(None),
+            balances_cache: Mutex::new(VecDeque::new()),
+        });
+        let worker = Arc::clone(&node);
+        let handle = std::thread::Builder::new()
+            .name("sequencer".into())
+            .spawn(move || Sequencer::new(worker, state).run(rx))
+            .context("starting the sequencer")?;
+        *node.sequencer.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(handle);
+        Ok(node)
+    }
+
+    /// Appends verified envelopes (one, or a batch all-or-nothing) and waits until they are
+    /// durable. Never blocks on a full queue: that is 503.
+    pub async fn append(
+        &self,
+        envelopes: Vec<VerifiedEnvelope>,
+        is_batch: bool,
+    ) -> Result<Accepted, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        let sender = self.jobs.lock().ok().and_then(|g| g.clone());
+        let Some(sender) = sender else {
+            return Err(AppendError::Unavailable("the node is shutting down".into()));
+        };
+        match sender.try_send(Job { envelopes, is_batch, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(AppendError::Unavailable("the append queue is full".into()))
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(AppendError::Unavailable("the node is shutting down".into()))
+            }
+        }
+        answer.await.unwrap_or_else(|_| Err(AppendError::Unavailable("the sequencer stopped".into())))
+    }
+
+    /// Stops taking appends, lets the sequencer finish the group in flight, and waits for it.
+    pub fn shutdown(&self) {
+        if let Ok(mut g) = self.jobs.lock() {
+            g.take();
+        }
+        let handle = self.sequencer.lock().ok().and_then(|mut g| g.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    /// The balances document at tree size `size` (≤ the latest checkpoint's). The latest size
+    /// is answered from the live projection; earlier sizes are replayed from the log and kept
+    /// in a small cache.
+    pub fn balances_at(&self, size: u64) -> Result<Arc<Balances>> {
+        {
+            let p = self.published.read().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            if size == p.state.size() {
+                return Ok(Arc::new(p.state.balances()));
+            }
+        }
+        if let Some(hit) =
+            self.balances_cache.lock().ok().and_then(|c| c.iter().find(|(s, _)| *s == size).cloned())
+        {
+            return Ok(hit.1);
+        }
+        let mut state = State::new();
+        for bytes in self.store.entries(0, size) {
+            let entry = VerifiedEntry::parse_trusted(&bytes?).map_err(|e| anyhow::anyhow!("{e}"))?;
+            state.apply(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let balances = Arc::new(state.balances());
+        if let Ok(mut cache) = self.balances_cache.lock() {
+            cache.push_back((size, Arc::clone(&balances)));
+            while cache.len() > BALANCES_CACHE_MAX {
+                cache.pop_front();
+            }
+        }
+        Ok(balances)
+    }
+}
+
+/// One job's verdict in a group: `Ok(Some(seqs))` already logged, `Ok(None)` newly accepted
+/// as `entries` of the group, or refused.
+struct Outcome {
+    job: Job,
+    result: Result<Option<Vec<u64>>, AppendError>,
+    entries: std::ops::Range<usize>,
+}
+
+/// The one writer. Owns the private state that appends are validated against.
+struct Sequencer {
+    node: Arc<Node>,
+    state: State,
+    signer: Option<LogSigner>,
+}
+
+impl Sequencer {
+    fn new(node: Arc<Node>, state: State) -> Sequencer {
+        let signer = state.info().and_then(|i| LogSigner::new(&i.origin, node.log_key.clone()).ok());
+        Sequencer { node, state, signer }
+    }
+
+    fn run(mut self, jobs: Receiver<Job>) {
+        while let Ok(first) = jobs.recv() {
+            let mut group = vec![first];
+            let mut count = group[0].envelopes.len();
+            while count < GROUP_ENTRIES_MAX {
+                match jobs.try_recv() {
+                    Ok(job) => {
+                        count += job.envelopes.len();
+                        group.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.run_group(group);
+        }
+    }
+
+    /// Steps 4–7 for every job of the group against the private state, then one durable write
+    /// for all accepted entries, then publish, then answer every waiter.
+    fn run_group(&mut self, group: Vec<Job>) {
+        let group_start = self.state.size();
+        let mut entries: Vec<VerifiedEntry> = Vec::new();
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(group.len());
+        for job in group {
+            let start = entries.len();
+            let result = self.validate_job(&job, group_start, &mut entries);
+            if result.is_err() && entries.len() > start {
+                // All or nothing: undo this job's entries by rebuilding the private state
+                // from the published one plus the group's earlier accepted entries.
+                entries.truncate(start);
+                self.rebuild_private(&entries);
+            }
+            outcomes.push(Outcome { job, result, entries: start..entries.len() });
+        }
+        let written = if entries.is_empty() { Ok(None) } else { self.write(&entries).map(Some) };
+        let checkpoint = match written {
+            Ok(checkpoint) => checkpoint,
+            Err(e) => {
+                tracing::error!("append failed, nothing acknowledged: {e:#}");
+                self.rebuild_private(&[]);
+                let message = format!("the log could not be written: {e:#}");
+                for o in outcomes {
+                    let answer = match o.result {
+                        Ok(Some(seqs)) => Ok(Accepted::Existing { seqs }),
+                        Ok(None) => Err(AppendError::Unavailable(message.clone())),
+                        Err(e) => Err(e),
+                    };
+                    let _ = o.job.reply.send(answer);
+                }
+                return;
+            }
+        };
+        self.publish(&entries, checkpoint.clone());
+        for o in outcomes {
+            let answer = match o.result {
+                Ok(Some(seqs)) => Ok(Accepted::Existing { seqs }),
+                Ok(None) => Ok(Accepted::New {
+                    first_seq: group_start + o.entries.start as u64,
+                    leaf_hashes: entries[o.entries].iter().map(|e| e.leaf_hash()).collect(),
+                    checkpoint: checkpoint.clone().unwrap_or_default(),
+                }),
+                Err(e) => Err(e),
+            };
+            let _ = o.job.reply.send(answer);
+        }
+    }
+
+    /// Applies one job's envelopes to the private state. `Ok(Some(seqs))`: all were logged
+    /// before (idempotent retry); `Ok(None)`: all newly accepted.
+    fn validate_job(
+        &mut self,
+        job: &Job,
+        group_start: u64,
+        entries: &mut Vec<VerifiedEntry>,
+    ) -> Result<Option<Vec<u64>>, AppendError> {
+        let index = |i: usize| job.is_batch.then_some(i);
+        let mut existing = Vec::new();
+        for (i, envelope) in job.envelopes.iter().enumerate() {
+            if let Some(seq) = self.state.lookup(envelope.event().id().as_str()).map(|(s, _)| s) {
+                if self.is_same_logged(seq, envelope, group_start, entries) {
+                    existing.push(seq);
+                    continue;
+                }
+                let refusal = Refusal {
+                    rule: Rule::DuplicateId,
+                    message: format!(
+                        "id {} is already used by the entry at seq {seq}",
+                        envelope.event().id()
+                    ),
+                    seq: Some(seq),
+                };
+                return Err(AppendError::Refused { index: index(i), refusal });
+            }
+            if !existing.is_empty() {
+                let refusal = Refusal::new(Rule::DuplicateId, "a batch mixes logged and new envelopes");
+                return Err(AppendError::Refused { index: index(i), refusal });
+            }
+            self.check_genesis_key(envelope)
+                .map_err(|refusal| AppendError::Refused { index: index(i), refusal })?;
+            let time = self.node.clock.entry_time(envelope, self.state.last_time_ms());
+            let entry = VerifiedEntry::new(self.state.size(), self.state.last_leaf(), time, envelope.clone())
+                .map_err(|refusal| AppendError::Refused { index: index(i), refusal })?;
+            self.state.apply(&entry).map_err(|refusal| AppendError::Refused { index: index(i), refusal })?;
+            entries.push(entry);
+        }
+        if existing.is_empty() {
+            Ok(None)
+        } else if existing.len() == job.envelopes.len() {
+            Ok(Some(existing))
+        } else {
+            let refusal = Refusal::new(Rule::DuplicateId, "a batch mixes logged and new envelopes");
+            Err(AppendError::Refused { index: index(existing.len()), refusal })
+        }
+    }
+
+    /// The node signs checkpoints only for a log whose genesis names the node's own key.
+    fn check_genesis_key(&self, envelope: &VerifiedEnvelope) -> Result<(), Refusal> {
+        if let ledger_core::event::Event::Genesis(g) = envelope.event() {
+            if g.log_key.0 != self.node.log_key.verifying_key().to_bytes() {
+                return Err(Refusal::new(
+                    Rule::GenesisOnly,
+                    format!(
+                        "genesis names log key {}, but this node signs with {}",
+                        g.log_key,
+                        crate::keys::public_hex(&self.node.log_key)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_same_logged(
+        &self,
+        seq: u64,
+        envelope: &VerifiedEnvelope,
+        group_start: u64,
+        pending: &[VerifiedEntry],
+    ) -> bool {
+        if seq >= group_start {
+            return pending
+                .get((seq - group_start) as usize)
+                .is_some_and(|e| e.envelope().envelope().same_as(envelope.envelope()));
+        }
+        match self.node.store.entry(seq) {
+            Ok(Some(bytes)) => ledger_core::entry::Entry::parse(&bytes)
+                .map(|e| e.envelope.same_as(envelope.envelope()))
+                .unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    fn rebuild_private(&mut self, entries: &[VerifiedEntry]) {
+        let mut state = match self.node.published.read() {
+            Ok(p) => p.state.clone(),
+            Err(_) => return,
+        };
+        for e in entries {
+            // These entries were accepted against this very state a moment ago.
+            if let Err(err) = state.apply(e) {
+                tracing::error!("re-applying an accepted entry failed: {err}");
+            }
+        }
+        self.state = state;
+        self.signer =
+            self.state.info().and_then(|i| LogSigner::new(&i.origin, self.node.log_key.clone()).ok());
+    }
+
+    /// Append and integrate: entries, tree hashes, the new checkpoint; then one flush + fsync.
+    fn write(&mut self, entries: &[VerifiedEntry]) -> Result<String> {
+        let store = &self.node.store;
+        let mut written = Vec::with_capacity(entries.len());
+        let result = (|| -> Result<String> {
+            for e in entries {
+                store.put_entry(e.seq(), e.bytes())?;
+                written.push(e.seq());
+                let base = stored_hash_count(e.seq());
+                for (i, h) in stored_hashes_for_record(e.seq(), e.leaf_hash(), store)?.iter().enumerate() {
+                    store.put_hash(base + i as u64, h)?;
+                }
+            }
+            if self.signer.is_none() {
+                self.signer =
+                    self.state.info().and_then(|i| LogSigner::new(&i.origin, self.node.log_key.clone()).ok());
+            }
+            let signer = self.signer.as_ref().context("no log signer: the log has no genesis")?;
+            let info = self.state.info().context("no genesis")?;
+            let cp =
+                Checkpoint { origin: info.origin.clone(), size: self.state.size(), root: self.state.root() };
+            debug_assert_eq!(tree_hash(cp.size, store).ok(), Some(cp.root));
+            let note = signer.sign(&cp).map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
+            store.put_checkpoint(cp.size, &note)?;
+            store.flush()?;
+            Ok(note)
+        })();
+        if result.is_err() {
+            // Unacknowledged writes must not linger in sled's memory to be flushed later.
+            for seq in written {
+                let _ = store.entries_remove(seq);
+            }
+        }
+        result
+    }
+
+    fn publish(&self, entries: &[VerifiedEntry], checkpoint: Option<String>) {
+        let Ok(mut p) = self.node.published.write() else { return };
+        for e in entries {
+            if let Err(err) = p.state.apply(e) {
+                // The private state accepted it; the published one must too. A difference is a
+                // bug: stop writing rather than serve two versions of the ledger.
+                tracing::error!("published state refused an accepted entry: {err}");
+                std::process::abort();
+            }
+            p.index(e);
+        }
+        if let Some(note) = checkpoint {
+            p.checkpoint = Some((p.state.size(), note));
+        }
+    }
+}
