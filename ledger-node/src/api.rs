@@ -137,6 +137,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/v1/audits/{id}", get(get_audit))
         .route("/v1/events/{id}", get(get_event))
         .route("/healthz", get(get_health))
+        .merge(crate::page::routes())
         .fallback(|| async { ApiError::not_found("no such path") })
         .layer(DefaultBodyLimit::disable())
         .layer(limits)
