@@ -11,12 +11,6 @@ use crate::types::*;
 use serde::Deserialize;
 use std::collections::HashSet;
 
-/// The `kind` of a body, read before the body is parsed as that kind.
-#[derive(Deserialize)]
-struct KindProbe {
-    kind: Kind,
-}
-
 macro_rules! bodies {
     ($( $variant:ident => $name:ident { $( $(#[$fm:meta])* $field:ident : $ty:ty ),* $(,)? } )+) => {
         $(
@@ -275,9 +269,17 @@ pub fn parse_body(bytes: &[u8]) -> Result<Event, Refusal> {
             format!("event body is {} bytes, over the limit of {BODY_BYTES_MAX}", bytes.len()),
         );
     }
-    let probe: KindProbe = serde_json::from_slice(bytes).map_err(serde_refusal)?;
-    let event = parse_kind(probe.kind, bytes).map_err(serde_refusal)?;
+    // One untyped parse serves the syntax check, the kind, and the shape and PII walks; the
+    // typed parse that follows refuses duplicate keys, unknown fields and wrong types.
     let tree: serde_json::Value = serde_json::from_slice(bytes).map_err(serde_refusal)?;
+    let kind = match tree.get("kind") {
+        Some(serde_json::Value::String(k)) => Kind::parse(k).ok_or_else(|| {
+            Refusal::new(Rule::Field, format!("unknown variant `{k}`: not a kind of event"))
+        })?,
+        Some(_) => return refuse(Rule::Field, "kind is not a string"),
+        None => return refuse(Rule::Field, "missing field `kind`"),
+    };
+    let event = parse_kind(kind, bytes).map_err(serde_refusal)?;
     if let Some(path) = find_loose_shape(&tree, "", false) {
         return refuse(
             Rule::Field,

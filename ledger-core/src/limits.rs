@@ -29,3 +29,5 @@ pub const TIME_FRACTION_DIGITS_MAX: usize = 9;
 pub const DUAL_CONTROL_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 /// An event's `at` may run ahead of the entry time by this much, SPEC.md §2.
 pub const FUTURE_SKEW_MS: i64 = 24 * 60 * 60 * 1000;
+/// Decompressed public keys kept by a `dsse::KeyCache` (a log has few keys; more means a flood).
+pub const KEY_CACHE_MAX: usize = 4096;

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{BoxError, Json, Router};
 use ledger_core::checkpoint::LogSigner;
-use ledger_core::dsse::{Envelope, VerifiedEnvelope};
+use ledger_core::dsse::{Envelope, KeyCache, VerifiedEnvelope};
 use ledger_core::encoding::{b64_encode, hash_from_hex};
 use ledger_core::entry::Entry;
 use ledger_core::merkle::{prove_record, prove_tree};
@@ -150,13 +150,14 @@ async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
         .map_err(|_| ApiError::too_large(format!("request body is over the limit of {limit} bytes")))
 }
 
-fn verify_one(bytes: &[u8]) -> Result<VerifiedEnvelope, Refusal> {
-    Envelope::from_json(bytes)?.verify()
+fn verify_one(cache: &KeyCache, bytes: &[u8]) -> Result<VerifiedEnvelope, Refusal> {
+    Envelope::from_json(bytes)?.verify_with(Some(cache))
 }
 
 async fn post_entry(State(node): State<Shared>, body: Body) -> ApiResult<Response> {
     let bytes = read_body(body, ENTRY_REQUEST_BYTES_MAX).await?;
-    let envelope = tokio::task::spawn_blocking(move || verify_one(&bytes))
+    let verifier = Arc::clone(&node);
+    let envelope = tokio::task::spawn_blocking(move || verify_one(&verifier.keys, &bytes))
         .await
         .map_err(ApiError::internal)?
         .map_err(|r| ApiError::refused(r, None))?;
@@ -172,6 +173,7 @@ async fn post_entry(State(node): State<Shared>, body: Body) -> ApiResult<Respons
 
 async fn post_batch(State(node): State<Shared>, body: Body) -> ApiResult<Response> {
     let bytes = read_body(body, BATCH_REQUEST_BYTES_MAX).await?;
+    let verifier = Arc::clone(&node);
     let envelopes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<VerifiedEnvelope>> {
         let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::refused(
@@ -192,7 +194,7 @@ async fn post_batch(State(node): State<Shared>, body: Body) -> ApiResult<Respons
         }
         // Steps 1–3 over the whole batch first (SPEC.md §8), on every core.
         let verified: Vec<Result<VerifiedEnvelope, Refusal>> =
-            items.par_iter().map(|raw| verify_one(raw.get().as_bytes())).collect();
+            items.par_iter().map(|raw| verify_one(&verifier.keys, raw.get().as_bytes())).collect();
         verified
             .into_iter()
             .enumerate()

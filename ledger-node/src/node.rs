@@ -140,6 +140,8 @@ pub struct Node {
     pub published: RwLock<Published>,
     pub log_key: SigningKey,
     pub clock: Clock,
+    /// Decompressed signer keys, shared by the threads that verify appends.
+    pub keys: ledger_core::dsse::KeyCache,
     jobs: Mutex<Option<SyncSender<Job>>>,
     sequencer: Mutex<Option<std::thread::JoinHandle<()>>>,
     balances_cache: Mutex<VecDeque<(u64, Arc<Balances>)>>,
@@ -216,6 +218,7 @@ impl Node {
             published: RwLock::new(commitments_pub),
             log_key,
             clock: Clock::system(),
+            keys: ledger_core::dsse::KeyCache::new(),
             jobs: Mutex::new(Some(tx)),
             sequencer: Mutex::new(None),
             balances_cache: Mutex::new(VecDeque::new()),
