@@ -126,18 +126,24 @@ fn single_posts(b: &Bench, n: usize) -> f64 {
 
 fn batch_posts(b: &Bench, n: usize) -> f64 {
     let bodies = donations(&b.intake, "B", n);
-    let batches: Arc<Vec<String>> = Arc::new(bodies.chunks(BATCH).map(|c| format!("[{}]", c.join(","))).collect());
+    let batches: Arc<Vec<String>> =
+        Arc::new(bodies.chunks(BATCH).map(|c| format!("[{}]", c.join(","))).collect());
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..BATCH_CLIENTS {
-            let (batches, next, url) = (Arc::clone(&batches), Arc::clone(&next), format!("{}/v1/batch", b.url));
+            let (batches, next, url) =
+                (Arc::clone(&batches), Arc::clone(&next), format!("{}/v1/batch", b.url));
             scope.spawn(move || {
                 let agent = ureq::AgentBuilder::new().build();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = batches.get(i) else { break };
-                    let r = agent.post(&url).set("content-type", "application/json").send_string(body).expect("post");
+                    let r = agent
+                        .post(&url)
+                        .set("content-type", "application/json")
+                        .send_string(body)
+                        .expect("post");
                     assert_eq!(r.status(), 201);
                 }
             });

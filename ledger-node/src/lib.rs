@@ -8,6 +8,7 @@ pub mod demo;
 pub mod keys;
 pub mod limits;
 pub mod node;
+pub mod ops;
 pub mod page;
 pub mod store;
 pub mod views;

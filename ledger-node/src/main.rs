@@ -3,7 +3,7 @@
 //! everything that went wrong after that).
 #![forbid(unsafe_code)]
 
-use ledger_node::{api, client, demo, keys, node, now_at, open_node, runtime, serve, store, DataDir};
+use ledger_node::{api, client, demo, keys, node, now_at, open_node, ops, runtime, serve, store, DataDir};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -83,12 +83,138 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Computes a commitment from an identity (resident ID or credit code) and a salt (new if
+    /// not given). The identity stays on this machine.
+    Commitment {
+        #[arg(long)]
+        identity: String,
+        #[arg(long)]
+        salt: Option<String>,
+    },
+    /// Fetches a donation's receipt bundle into a file and prints a receipt with a QR payload.
+    Receipt {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        donation: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Hotline: file, update and resolve complaints.
+    Complaint {
+        #[command(subcommand)]
+        command: ComplaintCommand,
+    },
+    /// Auditor: plan an audit with a committed nonce, then reveal it and sample.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Writes the log as JSON Lines to standard output.
     Export {
         #[arg(long, conflicts_with = "url")]
         data: Option<PathBuf>,
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+/// What every signing operator command needs.
+#[derive(clap::Args)]
+struct Signed {
+    #[arg(long)]
+    url: String,
+    /// Key files; two for dual control.
+    #[arg(long = "key", required = true)]
+    keys: Vec<PathBuf>,
+    /// The new event's id.
+    #[arg(long)]
+    id: String,
+    /// When it happened (default: now).
+    #[arg(long)]
+    at: Option<String>,
+}
+
+impl Signed {
+    fn submit(&self, kind: &str, fields: serde_json::Value) -> Result<u64> {
+        let at = self.at.clone().unwrap_or_else(now_at);
+        ops::sign_and_submit(&self.url, &self.keys, &ops::body(kind, &self.id, &at, fields))
+    }
+}
+
+#[derive(Subcommand)]
+enum ComplaintCommand {
+    /// complaint.filed naming the events it is about.
+    File {
+        #[command(flatten)]
+        signed: Signed,
+        #[arg(long, default_value = "hotline")]
+        channel: String,
+        #[arg(long = "subject", required = true)]
+        subjects: Vec<String>,
+        #[arg(long)]
+        summary: String,
+        /// The complainant's commitment (see `ledger-node commitment`).
+        #[arg(long)]
+        complainant: Option<String>,
+    },
+    /// complaint.updated: investigating or referred.
+    Update {
+        #[command(flatten)]
+        signed: Signed,
+        #[arg(long)]
+        complaint: String,
+        #[arg(long, default_value = "investigating")]
+        status: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// complaint.resolved with the finding and the events that put it right.
+    Resolve {
+        #[command(flatten)]
+        signed: Signed,
+        #[arg(long)]
+        complaint: String,
+        #[arg(long)]
+        finding: String,
+        #[arg(long = "action")]
+        actions: Vec<String>,
+        #[arg(long)]
+        summary: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// audit.planned: commits to the window, rate, future seed size and SHA-256 of a new nonce.
+    Plan {
+        #[command(flatten)]
+        signed: Signed,
+        #[arg(long, default_value = "disbursements")]
+        population: String,
+        #[arg(long)]
+        from_seq: u64,
+        #[arg(long)]
+        to_seq: u64,
+        #[arg(long, default_value_t = 100)]
+        rate_permille: u32,
+        /// A tree size the log has not reached yet (default: the current size + 10).
+        #[arg(long)]
+        seed_size: Option<u64>,
+        #[arg(long)]
+        summary: String,
+        /// Where to keep the secret nonce (mode 0600) until the sample.
+        #[arg(long)]
+        nonce_out: PathBuf,
+    },
+    /// audit.sampled: reveals the nonce; the sample is recomputed here from the log itself.
+    Sample {
+        #[command(flatten)]
+        signed: Signed,
+        #[arg(long)]
+        plan: String,
+        #[arg(long)]
+        nonce_file: PathBuf,
     },
 }
 
@@ -132,6 +258,11 @@ fn main() {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     if let Err(e) = run(cli.command) {
+        let closed_pipe =
+            e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+        if closed_pipe {
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -168,7 +299,92 @@ fn run(command: Command) -> Result<()> {
         Command::Sign { keys: key_files, add } => sign(&key_files, add.as_deref()),
         Command::Submit { url, files } => client::submit(&url, &files),
         Command::Export { data, url } => export(data.as_deref(), url.as_deref()),
+        Command::Commitment { identity, salt } => ops::commitment_cmd(&identity, salt.as_deref()),
+        Command::Receipt { url, donation, out } => {
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("{donation}.receipt.json")));
+            ops::receipt_cmd(&url, &donation, &out)
+        }
+        Command::Complaint { command } => complaint(command),
+        Command::Audit { command } => audit(command),
     }
+}
+
+fn complaint(command: ComplaintCommand) -> Result<()> {
+    match command {
+        ComplaintCommand::File { signed, channel, subjects, summary, complainant } => {
+            let mut fields =
+                serde_json::json!({"channel": channel, "subjects": subjects, "summary": summary});
+            if let Some(c) = complainant {
+                fields["complainant"] = serde_json::json!(c);
+            }
+            signed.submit("complaint.filed", fields)?;
+        }
+        ComplaintCommand::Update { signed, complaint, status, note } => {
+            signed.submit(
+                "complaint.updated",
+                serde_json::json!({"complaint": complaint, "status": status, "note": note}),
+            )?;
+        }
+        ComplaintCommand::Resolve { signed, complaint, finding, actions, summary } => {
+            signed.submit(
+                "complaint.resolved",
+                serde_json::json!({"complaint": complaint, "finding": finding, "actions": actions, "summary": summary}),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn audit(command: AuditCommand) -> Result<()> {
+    match command {
+        AuditCommand::Plan {
+            signed,
+            population,
+            from_seq,
+            to_seq,
+            rate_permille,
+            seed_size,
+            summary,
+            nonce_out,
+        } => {
+            let health: serde_json::Value = client::agent()
+                .get(&format!("{}/healthz", signed.url.trim_end_matches('/')))
+                .call()
+                .context("asking the node for its size")?
+                .into_json()?;
+            let size = health["size"].as_u64().context("healthz has no size")?;
+            let nonce = ops::new_nonce(&nonce_out)?;
+            let nonce_hash = ledger_core::hash::sha256(&[&nonce]).to_hex();
+            signed.submit(
+                "audit.planned",
+                serde_json::json!({
+                    "population": population, "from_seq": from_seq, "to_seq": to_seq,
+                    "rate_permille": rate_permille, "seed_size": seed_size.unwrap_or(size + 10),
+                    "nonce_hash": nonce_hash, "summary": summary,
+                }),
+            )?;
+            println!("nonce kept in {} — reveal it with `ledger-node audit sample` once the log has reached the seed size", nonce_out.display());
+        }
+        AuditCommand::Sample { signed, plan, nonce_file } => {
+            let nonce = ops::read_nonce(&nonce_file)?;
+            let (selected, root) = ops::compute_sample(&signed.url, &plan, &nonce)?;
+            let ids: Vec<&str> = selected.iter().map(String::as_str).collect();
+            signed.submit(
+                "audit.sampled",
+                serde_json::json!({
+                    "plan": plan, "nonce": hex::encode(nonce), "selected_count": selected.len(),
+                    "selected_hash": ledger_core::sample::selected_hash(&ids).to_hex(),
+                }),
+            )?;
+            // A reader may close the pipe early (`| head`): stop quietly rather than panic.
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "seed root {}; {} selected:", root.to_base64(), selected.len())?;
+            for id in &selected {
+                writeln!(out, "  {id}")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn init(args: InitArgs) -> Result<()> {
