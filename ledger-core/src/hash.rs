@@ -5,7 +5,9 @@ use std::fmt;
 
 /// A SHA-256 digest. Written as lower-case hex in JSON (`prev`, `leaf_hash`, commitments) and as
 /// standard base64 in the C2SP formats (roots, proof elements).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {

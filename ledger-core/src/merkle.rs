@@ -434,7 +434,7 @@ impl HashReader for MemoryHashes {
 
 /// The compact range (right frontier) of a tree: O(log n) hashes, enough to append and get the
 /// root without reading the store, so the node can sign a checkpoint straight after a commit.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Frontier {
     size: u64,
     /// Roots of the complete subtrees that make up the tree, largest (leftmost) first: one per

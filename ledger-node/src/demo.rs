@@ -50,7 +50,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
     let log_key = keys::read_secret(&dir.log_key())?;
     let store = store::Store::open(&dir.store())?;
-    let node = node::Node::open(store, log_key)?;
+    let node = node::Node::open_with_snapshots(store, log_key, Some(dir.snapshot()))?;
     let runtime = crate::runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)

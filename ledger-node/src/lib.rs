@@ -10,6 +10,7 @@ pub mod limits;
 pub mod node;
 pub mod ops;
 pub mod page;
+pub mod snapshot;
 pub mod store;
 pub mod views;
 
@@ -34,6 +35,10 @@ impl DataDir {
     pub fn keys(&self) -> PathBuf {
         self.0.join("keys")
     }
+    /// The saved projection (a cache of the log, see `snapshot`).
+    pub fn snapshot(&self) -> PathBuf {
+        self.0.join("projection.snap")
+    }
     pub fn demo_marker(&self) -> PathBuf {
         self.0.join("demo.json")
     }
@@ -51,7 +56,7 @@ pub fn open_node(dir: &DataDir) -> Result<Arc<node::Node>> {
     }
     let log_key = keys::read_secret(&dir.log_key())?;
     let store = store::Store::open(&dir.store())?;
-    node::Node::open(store, log_key)
+    node::Node::open_with_snapshots(store, log_key, Some(dir.snapshot()))
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests and the group in flight.

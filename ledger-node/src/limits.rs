@@ -20,3 +20,16 @@ pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 pub const BALANCES_CACHE_MAX: usize = 8;
 /// Objects listed for one commitment in `/v1/lookup`.
 pub const LOOKUP_RESULTS_MAX: usize = 1000;
+/// Free space kept on the store's filesystem: a group is refused with 503 rather than written
+/// when writing it could leave less than this, because sled, once one of its writes fails for
+/// lack of space, refuses every later write until the process restarts. A sixteenth of the
+/// filesystem, within these bounds.
+pub const DISK_RESERVE_BYTES_MIN: u64 = 1024 * 1024;
+pub const DISK_RESERVE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+/// sled writes an entry's bytes more than once (log, tree hashes, checkpoint, segment cleaning):
+/// a group needs this many times its entry bytes free, on top of the reserve.
+pub const DISK_WRITE_AMPLIFICATION: u64 = 4;
+/// The projection is saved every this many entries (and at shutdown).
+pub const SNAPSHOT_INTERVAL_ENTRIES: u64 = 100_000;
+/// A start that replayed at least this many entries saves a snapshot at once.
+pub const SNAPSHOT_REPLAY_MIN_ENTRIES: u64 = 10_000;

@@ -18,6 +18,7 @@ use ledger_core::refusal::{Refusal, Rule};
 use ledger_core::rules::{Balances, State};
 use ledger_core::time::EntryTime;
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
@@ -145,45 +146,103 @@ pub struct Node {
     jobs: Mutex<Option<SyncSender<Job>>>,
     sequencer: Mutex<Option<std::thread::JoinHandle<()>>>,
     balances_cache: Mutex<VecDeque<(u64, Arc<Balances>)>>,
+    snapshot: Option<PathBuf>,
+    /// A periodic snapshot is being written.
+    snapshotting: AtomicBool,
+}
+
+/// Recomputes any tree hashes the last crash lost: they are derived from the entries.
+fn repair_tree_hashes(store: &Store, size: u64) -> Result<()> {
+    let have = store.hash_count()?;
+    if have >= stored_hash_count(size) {
+        return Ok(());
+    }
+    let from = (0..size).find(|&n| stored_hash_count(n + 1) > have).unwrap_or(size);
+    for n in from..size {
+        let bytes = store.entry(n)?.context("entry vanished during recovery")?;
+        let leaf = ledger_core::hash::leaf_hash(&bytes);
+        let hashes = stored_hashes_for_record(n, leaf, store)?;
+        for (i, h) in hashes.iter().enumerate() {
+            store.put_hash(stored_hash_count(n) + i as u64, h)?;
+        }
+    }
+    Ok(())
+}
+
+/// A snapshot may be used only if the log has its entries unchanged: same last leaf hash at its
+/// size and the same root.
+fn snapshot_agrees(store: &Store, log_size: u64, state: &State) -> Result<bool> {
+    let n = state.size();
+    if n > log_size {
+        return Ok(false);
+    }
+    if n == 0 {
+        return Ok(true);
+    }
+    let Some(last) = store.entry(n - 1)? else { return Ok(false) };
+    Ok(ledger_core::hash::leaf_hash(&last) == state.last_leaf() && tree_hash(n, store)? == state.root())
 }
 
 impl Node {
     /// Opens the store, rebuilds the projection from the log (the only truth), repairs the
-    /// derived tree hashes and checkpoint, and starts the sequencer.
+    /// derived tree hashes and checkpoint, and starts the sequencer. No snapshots.
     pub fn open(store: Store, log_key: SigningKey) -> Result<Arc<Node>> {
+        Node::open_with_snapshots(store, log_key, None)
+    }
+
+    /// `open`, starting from the saved projection at `snapshot` when it agrees with the log,
+    /// and keeping it saved (at shutdown, after a long replay, and every
+    /// `SNAPSHOT_INTERVAL_ENTRIES`).
+    pub fn open_with_snapshots(
+        store: Store,
+        log_key: SigningKey,
+        snapshot: Option<PathBuf>,
+    ) -> Result<Arc<Node>> {
         let size = store.recover_size()?;
-        let mut state = State::new();
-        let mut commitments_pub = Published {
+        repair_tree_hashes(&store, size)?;
+        let mut published = Published {
             state: State::new(),
             commitments: HashMap::new(),
             checkpoint: None,
             refs: HashMap::new(),
         };
-        for (seq, bytes) in store.entries(0, size).enumerate() {
-            let bytes = bytes?;
-            let entry = VerifiedEntry::parse_trusted(&bytes)
-                .map_err(|e| anyhow::anyhow!("stored entry {seq} does not parse: {e}"))?;
-            state.apply(&entry).map_err(|e| anyhow::anyhow!("stored entry {seq} does not apply: {e}"))?;
-            commitments_pub.index(&entry);
-        }
-        // Tree hashes are derived: recompute any the last crash lost.
-        let have = store.hash_count()?;
-        if have < stored_hash_count(size) {
-            let from = (0..size).find(|&n| stored_hash_count(n + 1) > have).unwrap_or(size);
-            for n in from..size {
-                let bytes = store.entry(n)?.context("entry vanished during recovery")?;
-                let leaf = ledger_core::hash::leaf_hash(&bytes);
-                let hashes = stored_hashes_for_record(n, leaf, &store)?;
-                for (i, h) in hashes.iter().enumerate() {
-                    store.put_hash(stored_hash_count(n) + i as u64, h)?;
+        if let Some(path) = &snapshot {
+            match crate::snapshot::load(path) {
+                Ok(Some(saved)) if snapshot_agrees(&store, size, &saved.state)? => {
+                    tracing::info!("projection loaded from its snapshot at size {}", saved.state.size());
+                    published.state = saved.state;
+                    published.commitments = saved.commitments;
+                    published.refs = saved.refs;
+                }
+                Ok(Some(_)) => {
+                    tracing::warn!("the projection snapshot disagrees with the log: rebuilding from the log")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("the projection snapshot is unusable ({e:#}): rebuilding from the log")
                 }
             }
         }
-        let root = tree_hash(size, &store)?;
-        if root != state.root() {
-            bail!("the stored Merkle tree disagrees with the log (root {root:?} vs {:?})", state.root());
+        let from = published.state.size();
+        for (i, bytes) in store.entries(from, size).enumerate() {
+            let seq = from + i as u64;
+            let bytes = bytes?;
+            let entry = VerifiedEntry::parse_trusted(&bytes)
+                .map_err(|e| anyhow::anyhow!("stored entry {seq} does not parse: {e}"))?;
+            published
+                .state
+                .apply(&entry)
+                .map_err(|e| anyhow::anyhow!("stored entry {seq} does not apply: {e}"))?;
+            published.index(&entry);
         }
-        if let Some(info) = state.info() {
+        let root = tree_hash(size, &store)?;
+        if root != published.state.root() {
+            bail!(
+                "the stored Merkle tree disagrees with the log (root {root:?} vs {:?})",
+                published.state.root()
+            );
+        }
+        if let Some(info) = published.state.info() {
             if info.log_key.0 != log_key.verifying_key().to_bytes() {
                 bail!(
                     "this log names log key {}, but the node's key is {}",
@@ -192,12 +251,12 @@ impl Node {
                 );
             }
         }
-        let checkpoint = match (state.info(), store.latest_checkpoint()?) {
+        published.checkpoint = match (published.state.info(), store.latest_checkpoint()?) {
             (None, _) => None,
             (Some(info), stored) => {
                 let signer = LogSigner::new(&info.origin, log_key.clone())
                     .map_err(|e| anyhow::anyhow!("log key: {e}"))?;
-                let cp = Checkpoint { origin: info.origin.clone(), size, root: state.root() };
+                let cp = Checkpoint { origin: info.origin.clone(), size, root };
                 let note = match stored {
                     Some(note) if note.starts_with(&cp.signed_text()) => note,
                     _ => {
@@ -210,18 +269,24 @@ impl Node {
             }
         };
         store.flush()?;
-        commitments_pub.state = state.clone();
-        commitments_pub.checkpoint = checkpoint;
+        if let Some(path) = &snapshot {
+            if size - from >= SNAPSHOT_REPLAY_MIN_ENTRIES {
+                crate::snapshot::save(path, &published.state, &published.commitments, &published.refs)?;
+            }
+        }
+        let state = published.state.clone();
         let (tx, rx) = sync_channel(SEQUENCER_QUEUE_MAX);
         let node = Arc::new(Node {
             store,
-            published: RwLock::new(commitments_pub),
+            published: RwLock::new(published),
             log_key,
             clock: Clock::system(),
             keys: ledger_core::dsse::KeyCache::new(),
             jobs: Mutex::new(Some(tx)),
             sequencer: Mutex::new(None),
             balances_cache: Mutex::new(VecDeque::new()),
+            snapshot,
+            snapshotting: AtomicBool::new(false),
         });
         let worker = Arc::clone(&node);
         let handle = std::thread::Builder::new()
@@ -230,6 +295,13 @@ impl Node {
             .context("starting the sequencer")?;
         *node.sequencer.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(handle);
         Ok(node)
+    }
+
+    /// Saves the published projection (blocks publishing, never reading, while it writes).
+    pub fn save_snapshot(&self) -> Result<()> {
+        let Some(path) = &self.snapshot else { return Ok(()) };
+        let p = self.published.read().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        crate::snapshot::save(path, &p.state, &p.commitments, &p.refs)
     }
 
     /// Appends verified envelopes (one, or a batch all-or-nothing) and waits until they are
@@ -256,7 +328,8 @@ impl Node {
         answer.await.unwrap_or_else(|_| Err(AppendError::Unavailable("the sequencer stopped".into())))
     }
 
-    /// Stops taking appends, lets the sequencer finish the group in flight, and waits for it.
+    /// Stops taking appends, lets the sequencer finish the group in flight, waits for it, and
+    /// saves the projection so the next start is quick.
     pub fn shutdown(&self) {
         if let Ok(mut g) = self.jobs.lock() {
             g.take();
@@ -264,6 +337,9 @@ impl Node {
         let handle = self.sequencer.lock().ok().and_then(|mut g| g.take());
         if let Some(h) = handle {
             let _ = h.join();
+            if let Err(e) = self.save_snapshot() {
+                tracing::warn!("the projection snapshot was not saved: {e:#}");
+            }
         }
     }
 
@@ -492,6 +568,7 @@ impl Sequencer {
         let store = &self.node.store;
         let mut written = Vec::with_capacity(entries.len());
         let result = (|| -> Result<String> {
+            store.check_free_space(entries.iter().map(|e| e.bytes().len() as u64).sum())?;
             for e in entries {
                 store.put_entry(e.seq(), e.bytes())?;
                 written.push(e.seq());
@@ -536,6 +613,20 @@ impl Sequencer {
         }
         if let Some(note) = checkpoint {
             p.checkpoint = Some((p.state.size(), note));
+        }
+        let (before, after) = (p.state.size() - entries.len() as u64, p.state.size());
+        drop(p);
+        if before / SNAPSHOT_INTERVAL_ENTRIES != after / SNAPSHOT_INTERVAL_ENTRIES
+            && self.node.snapshot.is_some()
+            && !self.node.snapshotting.swap(true, Ordering::SeqCst)
+        {
+            let node = Arc::clone(&self.node);
+            std::thread::spawn(move || {
+                if let Err(e) = node.save_snapshot() {
+                    tracing::warn!("periodic projection snapshot failed: {e:#}");
+                }
+                node.snapshotting.store(false, Ordering::SeqCst);
+            });
         }
     }
 }

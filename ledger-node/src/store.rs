@@ -122,6 +122,25 @@ impl Store {
         Ok(())
     }
 
+    /// Refuses to start a write of about `bytes` entry bytes that could fill the filesystem
+    /// (see `DISK_RESERVE_BYTES_MIN`): the node then answers 503 and takes appends again as
+    /// soon as space returns, instead of sled failing for good.
+    pub fn check_free_space(&self, bytes: u64) -> Result<()> {
+        use crate::limits::{DISK_RESERVE_BYTES_MAX, DISK_RESERVE_BYTES_MIN, DISK_WRITE_AMPLIFICATION};
+        let dir = self.data_file.parent().unwrap_or(Path::new("."));
+        let stats = fs2::statvfs(dir).with_context(|| format!("free space of {}", dir.display()))?;
+        let reserve = (stats.total_space() / 16).clamp(DISK_RESERVE_BYTES_MIN, DISK_RESERVE_BYTES_MAX);
+        let needed = reserve.saturating_add(bytes.saturating_mul(DISK_WRITE_AMPLIFICATION));
+        if stats.available_space() < needed {
+            bail!(
+                "the disk is full: {} bytes free on {}, {needed} needed to write {bytes} bytes safely",
+                stats.available_space(),
+                dir.display()
+            );
+        }
+        Ok(())
+    }
+
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// What genesis fixed for the life of the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogInfo {
     pub origin: String,
     pub name: String,
@@ -35,7 +35,7 @@ pub struct LogInfo {
     pub policy: Policy,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct KeyRecord {
     roles: u8,
     revoked: bool,
@@ -48,14 +48,14 @@ impl KeyRecord {
 }
 
 /// Per entry: its id, kind, and the index of the object it created in that kind's table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct EntryMeta {
     id: Arc<str>,
     kind: Kind,
     obj: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Fund {
     seq: u64,
     programme: Programme,
@@ -64,7 +64,7 @@ struct Fund {
     holdings: BTreeMap<u32, money::FundLots>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Case {
     seq: u64,
     programme: Programme,
@@ -76,14 +76,14 @@ struct Case {
     earmarked: Vec<u32>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Complaint {
     seq: u64,
     updates: Vec<u64>,
     resolved: Option<u64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Plan {
     seq: u64,
     population: Population,
@@ -98,7 +98,7 @@ struct Plan {
 }
 
 /// The witness set the log declares (SPEC.md §4).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WitnessPolicyInfo {
     pub witnesses: Vec<(String, String, String)>,
     pub quorum: u32,
@@ -106,7 +106,7 @@ pub struct WitnessPolicyInfo {
 
 /// The ledger's state after every applied entry: keys, objects, lots, totals, and the tree's
 /// frontier (so audit samples can be recomputed from entries alone).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct State {
     info: Option<LogInfo>,
     size: u64,

@@ -15,7 +15,7 @@ pub(super) const CASH: u32 = 0;
 
 /// A lot: what is left of one gift (or an opening balance) in one fund, or in one case under
 /// one allocation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Lot {
     pub holder: u32,
     pub in_case: bool,
@@ -35,7 +35,7 @@ pub(super) struct Lot {
     pub unit_value: u64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct FundLots {
     pub order: Vec<u32>,
     /// Every lot before this slot is empty: FIFO starts here.
@@ -43,13 +43,13 @@ pub(super) struct FundLots {
     pub balance: u64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct CaseLots {
     pub order: BTreeMap<(u64, u64), u32>,
     pub balance: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Donation {
     pub seq: u64,
     pub asset: u32,
@@ -65,7 +65,7 @@ pub(super) struct Donation {
     pub outflows: Vec<(u64, u64, bool)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Allocation {
     pub seq: u64,
     pub fund: u32,
@@ -76,14 +76,14 @@ pub(super) struct Allocation {
     pub revoked: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct DisbursedPortion {
     pub lot: u32,
     pub paid: u64,
     pub returned: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Disbursement {
     pub seq: u64,
     pub case: u32,
@@ -94,7 +94,7 @@ pub(super) struct Disbursement {
 }
 
 /// Running totals of one asset: fen for cash, quantities for a goods item.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AssetTotals {
     pub opening: u64,
     pub received: u64,

@@ -2,5 +2,6 @@
 //! `oneshot`, and the real binary on a real socket.
 
 mod api;
+mod snapshot;
 mod socket;
 mod support;
