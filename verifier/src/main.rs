@@ -1,2 +1,6 @@
+//! The `ledger-verify` binary: thin glue over the `verifier` library (see `cli`).
 #![forbid(unsafe_code)]
-fn main() {}
+
+fn main() -> std::process::ExitCode {
+    verifier::cli::main()
+}
