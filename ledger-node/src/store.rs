@@ -13,6 +13,8 @@ const HASHES: &str = "hashes";
 const CHECKPOINTS: &str = "checkpoints";
 const META: &str = "meta";
 const META_LATEST_CHECKPOINT: &[u8] = b"latest_checkpoint";
+/// Beside sled's files: the latest checkpoint signed, see `Store::record_signed`.
+const SIGNED_CHECKPOINT_FILE: &str = "signed-checkpoint";
 
 /// The node's on-disk log.
 #[derive(Clone)]
@@ -53,12 +55,15 @@ impl Store {
 
     /// Number of entries: the length of the contiguous run of seqs from 0. Entries past a gap
     /// can only come from a torn, never-acknowledged write; they are dropped.
+    ///
+    /// sled recovers a prefix of its own log and entries are written in seq order, so the last
+    /// key normally ends a contiguous run: that is checked cheaply (the last entry's `prev` is
+    /// the leaf hash of the one before) instead of by counting a million keys.
     pub fn recover_size(&self) -> Result<u64> {
-        let Some((last, _)) = self.entries.last()? else { return Ok(0) };
+        let Some((last, bytes)) = self.entries.last()? else { return Ok(0) };
         let last = decode_seq(&last)?;
-        let count = self.entries.len() as u64;
-        if count == last + 1 {
-            return Ok(count);
+        if self.last_link_holds(last, &bytes)? {
+            return Ok(last + 1);
         }
         let mut n = 0u64;
         while self.entries.contains_key(seq_key(n))? {
@@ -70,6 +75,20 @@ impl Store {
         }
         self.flush()?;
         Ok(n)
+    }
+
+    fn last_link_holds(&self, last: u64, bytes: &[u8]) -> Result<bool> {
+        let Ok(entry) = ledger_core::entry::Entry::parse(bytes) else { return Ok(false) };
+        if entry.seq != last {
+            return Ok(false);
+        }
+        if last == 0 {
+            return Ok(entry.prev_hash() == Hash::ZERO);
+        }
+        Ok(match self.entries.get(seq_key(last - 1))? {
+            Some(before) => ledger_core::hash::leaf_hash(&before) == entry.prev_hash(),
+            None => false,
+        })
     }
 
     pub fn entry(&self, seq: u64) -> Result<Option<sled::IVec>> {
@@ -139,6 +158,31 @@ impl Store {
             );
         }
         Ok(())
+    }
+
+    /// Records the latest checkpoint this node signed in a file beside sled's, once sled has
+    /// made it durable. sled reads a damaged record as the torn end of its log and drops every
+    /// later one without an error, so a store can come back shorter than what was signed; this
+    /// file, outside sled's log, is how `Node::open` notices. Written by rename and not synced:
+    /// after a power cut it may lag behind the log, never run ahead of it.
+    pub fn record_signed(&self, note: &str) -> Result<()> {
+        let path = self.data_file.with_file_name(SIGNED_CHECKPOINT_FILE);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, note).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
+        Ok(())
+    }
+
+    /// The checkpoint `record_signed` kept, if any.
+    pub fn recorded_signed(&self) -> Result<Option<String>> {
+        let path = self.data_file.with_file_name(SIGNED_CHECKPOINT_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(
+                String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))?,
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
     }
 
     pub fn size_on_disk(&self) -> u64 {
