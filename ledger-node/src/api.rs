@@ -6,7 +6,8 @@ use crate::limits::*;
 use crate::node::{Accepted, AppendError, Node};
 use axum::body::{Body, Bytes};
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -138,10 +139,40 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/v1/events/{id}", get(get_event))
         .route("/healthz", get(get_health))
         .merge(crate::page::routes())
+        // Applies to the routes above only: keep it after the last route.
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "no such method on this path")
+        })
         .fallback(|| async { ApiError::not_found("no such path") })
         .layer(DefaultBodyLimit::disable())
         .layer(limits)
         .with_state(node)
+}
+
+/// axum's `Path` and `Query` under their names, answering a parameter that does not parse
+/// (`?limit=ten`, `?start=-1`, an id that is not UTF-8) with `bad_request` and the SPEC.md §8
+/// body rather than axum's plain-text 400.
+pub struct Path<T>(pub T);
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(Path(t)),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(t)) => Ok(Query(t)),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
 }
 
 async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {

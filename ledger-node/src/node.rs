@@ -69,6 +69,25 @@ impl Published {
     }
 }
 
+/// The recovered log must extend the last checkpoint this node signed: sled may drop damaged
+/// records silently, and signing the shorter or different history that is left would fork the
+/// log (SPEC.md §4). The node refuses to start instead.
+fn check_extends_signed(note: &str, size: u64, store: &Store) -> Result<()> {
+    let signed_text = note.split_once("\n\n").map(|(text, _)| format!("{text}\n")).unwrap_or_default();
+    let signed = Checkpoint::parse_signed_text(&signed_text)
+        .map_err(|e| anyhow::anyhow!("the recorded signed checkpoint does not parse: {e:?}"))?;
+    if signed.size > size || tree_hash(signed.size, store)? != signed.root {
+        bail!(
+            "the store does not hold the log this node signed: a checkpoint at size {} was signed, the \
+             store recovers {size} entries{}. Records were lost or damaged on disk. Refusing to serve or \
+             sign a shorter or different history: restore the data directory from a backup or a mirror",
+            signed.size,
+            if signed.size <= size { " with another root at that size" } else { "" }
+        );
+    }
+    Ok(())
+}
+
 /// Fields of a body that name another event.
 const REFERENCE_FIELDS: &[&str] = &[
     "fund",
@@ -251,6 +270,9 @@ impl Node {
                 );
             }
         }
+        if let Some(note) = store.recorded_signed()? {
+            check_extends_signed(&note, size, &store)?;
+        }
         published.checkpoint = match (published.state.info(), store.latest_checkpoint()?) {
             (None, _) => None,
             (Some(info), stored) => {
@@ -269,6 +291,11 @@ impl Node {
             }
         };
         store.flush()?;
+        if let Some((_, note)) = &published.checkpoint {
+            if let Err(e) = store.record_signed(note) {
+                tracing::warn!("recording the signed checkpoint: {e:#}");
+            }
+        }
         if let Some(path) = &snapshot {
             if size - from >= SNAPSHOT_REPLAY_MIN_ENTRIES {
                 crate::snapshot::save(path, &published.state, &published.commitments, &published.refs)?;
@@ -589,6 +616,11 @@ impl Sequencer {
             let note = signer.sign(&cp).map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
             store.put_checkpoint(cp.size, &note)?;
             store.flush()?;
+            // The group is durable whatever happens to this file: a failure only lets the
+            // record lag behind, so it must not turn the group into a refusal.
+            if let Err(e) = store.record_signed(&note) {
+                tracing::warn!("recording the signed checkpoint: {e:#}");
+            }
             Ok(note)
         })();
         if result.is_err() {

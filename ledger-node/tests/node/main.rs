@@ -1,7 +1,9 @@
 //! Integration tests of ledger-node, as one test binary: the API through `app()` with
-//! `oneshot`, and the real binary on a real socket.
+//! `oneshot`, hostile input, the authorization matrix, and the real binary on a real socket.
 
 mod api;
+mod authz;
+mod hostile;
 mod snapshot;
 mod socket;
 mod support;
