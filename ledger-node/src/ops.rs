@@ -67,7 +67,11 @@ fn get_json(url: &str) -> Result<Value> {
     let status = response.status();
     let v: Value = response.into_json().with_context(|| format!("reading {url}"))?;
     if status != 200 {
-        bail!("{url}: {} {}", v["error"].as_str().unwrap_or("error"), v["message"].as_str().unwrap_or(""));
+        bail!(
+            "{url}: {status} {}: {}",
+            v["error"].as_str().unwrap_or("error"),
+            v["message"].as_str().unwrap_or("")
+        );
     }
     Ok(v)
 }
