@@ -172,10 +172,18 @@ pub fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("ledger-verify: {e:#}");
-            if json {
-                let body = serde_json::json!({ "ok": false, "error": format!("{e:#}") });
-                println!("{body}");
+            // A reader that closed the pipe early (`| head`) has what it wanted: no message,
+            // and no second write that would fail the same way.
+            let closed_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if !closed_pipe {
+                eprintln!("ledger-verify: {e:#}");
+                if json {
+                    let body = serde_json::json!({ "ok": false, "error": format!("{e:#}") });
+                    let _ = writeln!(std::io::stdout(), "{body}");
+                }
             }
             ExitCode::from(EXIT_CANNOT_RUN)
         }
