@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every benchmark of the project and writes one table (Markdown) with the command, the
+# machine and each figure next to the limit measured in the same run. Figures move with the
+# machine's load: compare the ratios, and run on an otherwise idle machine.
+#
+#   scripts/bench.sh                  # defaults: 20,000 appends, 100,000-entry verifier log
+#   APPEND_EVENTS=50000 VERIFY_BENCH_ENTRIES=1000000 scripts/bench.sh > bench.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events="${APPEND_EVENTS:-20000}"
+entries="${VERIFY_BENCH_ENTRIES:-100000}"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+
+cargo bench -p ledger-node --bench append -- --events "$events" > "$out/append.txt" 2> "$out/append.err"
+VERIFY_BENCH_ENTRIES="$entries" cargo bench -p verifier --bench verify > "$out/verify.txt" 2> "$out/verify.err"
+
+echo "# Benchmarks, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)."
+echo
+echo "## Appends: \`cargo bench -p ledger-node --bench append -- --events $events\`"
+echo
+echo '```'
+cat "$out/append.txt"
+echo '```'
+echo
+echo "## Verifier: \`VERIFY_BENCH_ENTRIES=$entries cargo bench -p verifier --bench verify\`"
+echo
+echo '```'
+cat "$out/verify.txt"
+echo '```'
