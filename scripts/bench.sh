@@ -12,8 +12,12 @@ entries="${VERIFY_BENCH_ENTRIES:-100000}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
-cargo bench -p ledger-node --bench append -- --events "$events" > "$out/append.txt" 2> "$out/append.err"
-VERIFY_BENCH_ENTRIES="$entries" cargo bench -p verifier --bench verify > "$out/verify.txt" 2> "$out/verify.err"
+run() { # name, command...: keeps stderr, and shows it if the command fails
+  local name="$1"; shift
+  "$@" > "$out/$name.txt" 2> "$out/$name.err" || { echo "$name failed:" >&2; tail -30 "$out/$name.err" >&2; exit 1; }
+}
+run append cargo bench -p ledger-node --bench append -- --events "$events"
+run verify env VERIFY_BENCH_ENTRIES="$entries" cargo bench -p verifier --bench verify
 
 echo "# Benchmarks, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo

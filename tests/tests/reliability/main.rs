@@ -2,6 +2,7 @@
 //! under concurrent appends, the node on a full disk, and (once `ledger-verify` is there) a
 //! systematically tampered log. One test binary, one module per concern.
 
+mod agree;
 mod crash;
 mod disk;
 mod support;
