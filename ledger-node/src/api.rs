@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{BoxError, Json, Router};
 use ledger_core::checkpoint::LogSigner;
 use ledger_core::dsse::{Envelope, KeyCache, VerifiedEnvelope};
@@ -89,7 +89,11 @@ impl IntoResponse for ApiError {
         if let Some(seq) = self.seq {
             body["seq"] = json!(seq);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(rule) = self.rule {
+            response.extensions_mut().insert(crate::metrics::RefusedRule(rule));
+        }
+        response
     }
 }
 
@@ -118,26 +122,11 @@ pub fn app(node: Arc<Node>) -> Router {
         .load_shed()
         .concurrency_limit(CONCURRENT_REQUESTS_MAX)
         .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
-    Router::new()
-        .route("/v1/entries", post(post_entry).get(get_entries))
-        .route("/v1/batch", post(post_batch))
-        .route("/v1/entries/{seq}", get(get_entry))
-        .route("/v1/export", get(get_export))
-        .route("/checkpoint", get(get_checkpoint))
-        .route("/v1/log-key", get(get_log_key))
-        .route("/v1/proof/inclusion", get(get_inclusion))
-        .route("/v1/proof/consistency", get(get_consistency))
-        .route("/v1/balances", get(get_balances))
-        .route("/v1/funds", get(get_funds))
-        .route("/v1/funds/{id}", get(get_fund))
-        .route("/v1/cases/{id}", get(get_case))
-        .route("/v1/donations/{id}", get(get_donation))
-        .route("/v1/donations/{id}/receipt", get(get_receipt))
-        .route("/v1/lookup", get(get_lookup))
-        .route("/v1/complaints/{id}", get(get_complaint))
-        .route("/v1/audits/{id}", get(get_audit))
-        .route("/v1/events/{id}", get(get_event))
-        .route("/healthz", get(get_health))
+    let mut router = Router::new();
+    for (path, methods) in routes() {
+        router = router.route(path, methods);
+    }
+    router
         .merge(crate::page::routes())
         // Applies to the routes above only: keep it after the last route.
         .method_not_allowed_fallback(|| async {
@@ -146,7 +135,41 @@ pub fn app(node: Arc<Node>) -> Router {
         .fallback(|| async { ApiError::not_found("no such path") })
         .layer(DefaultBodyLimit::disable())
         .layer(limits)
+        // Outermost, so it also counts what the limits above answer.
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&node), crate::metrics::track))
         .with_state(node)
+}
+
+/// The API's routes, in one table that `app()` serves and the OpenAPI document must cover.
+pub fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
+    vec![
+        ("/v1/entries", post(post_entry).get(get_entries)),
+        ("/v1/batch", post(post_batch)),
+        ("/v1/entries/{seq}", get(get_entry)),
+        ("/v1/export", get(get_export)),
+        ("/checkpoint", get(get_checkpoint)),
+        ("/v1/log-key", get(get_log_key)),
+        ("/v1/proof/inclusion", get(get_inclusion)),
+        ("/v1/proof/consistency", get(get_consistency)),
+        ("/v1/balances", get(get_balances)),
+        ("/v1/funds", get(get_funds)),
+        ("/v1/funds/{id}", get(get_fund)),
+        ("/v1/cases/{id}", get(get_case)),
+        ("/v1/donations/{id}", get(get_donation)),
+        ("/v1/donations/{id}/receipt", get(get_receipt)),
+        ("/v1/lookup", get(get_lookup)),
+        ("/v1/complaints/{id}", get(get_complaint)),
+        ("/v1/audits/{id}", get(get_audit)),
+        ("/v1/events/{id}", get(get_event)),
+        ("/healthz", get(get_health)),
+        ("/metrics", get(crate::metrics::get_metrics)),
+        ("/openapi.json", get(crate::openapi::get_openapi)),
+    ]
+}
+
+/// Every path the router serves: the API's and the page's.
+pub fn route_paths() -> Vec<&'static str> {
+    routes().into_iter().chain(crate::page::table()).map(|(path, _)| path).collect()
 }
 
 /// axum's `Path` and `Query` under their names, answering a parameter that does not parse

@@ -168,6 +168,8 @@ pub struct Node {
     snapshot: Option<PathBuf>,
     /// A periodic snapshot is being written.
     snapshotting: AtomicBool,
+    /// Counters and histograms of `GET /metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Recomputes any tree hashes the last crash lost: they are derived from the entries.
@@ -314,6 +316,7 @@ impl Node {
             balances_cache: Mutex::new(VecDeque::new()),
             snapshot,
             snapshotting: AtomicBool::new(false),
+            metrics: crate::metrics::Metrics::new(),
         });
         let worker = Arc::clone(&node);
         let handle = std::thread::Builder::new()
@@ -474,6 +477,9 @@ impl Sequencer {
                 return;
             }
         };
+        if !entries.is_empty() {
+            self.node.metrics.record_group(entries.len());
+        }
         self.publish(&entries, checkpoint.clone());
         for o in outcomes {
             let answer = match o.result {
@@ -615,7 +621,9 @@ impl Sequencer {
             debug_assert_eq!(tree_hash(cp.size, store).ok(), Some(cp.root));
             let note = signer.sign(&cp).map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
             store.put_checkpoint(cp.size, &note)?;
+            let flush_start = std::time::Instant::now();
             store.flush()?;
+            self.node.metrics.record_flush(flush_start.elapsed());
             // The group is durable whatever happens to this file: a failure only lets the
             // record lag behind, so it must not turn the group into a refusal.
             if let Err(e) = store.record_signed(&note) {

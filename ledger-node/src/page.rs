@@ -11,7 +11,7 @@ use crate::node::Node;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use ledger_core::merkle::tree_hash;
 use ledger_core::rules::{PortionPlace, State as Projection};
@@ -51,16 +51,22 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 
 /// Routes of the page; merged into the API router.
 pub fn routes() -> Router<Arc<Node>> {
-    Router::new()
-        .route("/", get(get_index))
-        .route("/index.html", get(get_index))
-        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/assets/i18n.js", get(|| async { asset("text/javascript; charset=utf-8", I18N_JS) }))
-        .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
-        .route("/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG) }))
-        .route("/favicon.ico", get(|| async { asset("image/svg+xml", FAVICON_SVG) }))
-        .route("/v1/summary", get(get_summary))
-        .route("/v1/activity/{id}", get(get_activity))
+    table().into_iter().fold(Router::new(), |router, (path, methods)| router.route(path, methods))
+}
+
+/// The page's routes as a table (the OpenAPI document must cover each).
+pub fn table() -> Vec<(&'static str, MethodRouter<Arc<Node>>)> {
+    vec![
+        ("/", get(get_index)),
+        ("/index.html", get(get_index)),
+        ("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) })),
+        ("/assets/i18n.js", get(|| async { asset("text/javascript; charset=utf-8", I18N_JS) })),
+        ("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) })),
+        ("/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG) })),
+        ("/favicon.ico", get(|| async { asset("image/svg+xml", FAVICON_SVG) })),
+        ("/v1/summary", get(get_summary)),
+        ("/v1/activity/{id}", get(get_activity)),
+    ]
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -4,6 +4,7 @@
 mod api;
 mod authz;
 mod hostile;
+mod observability;
 mod snapshot;
 mod socket;
 mod support;
