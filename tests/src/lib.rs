@@ -633,6 +633,11 @@ pub mod process {
                 .map_err(|e| format!("starting ledger-node: {e}"))
         }
 
+        /// The node's process id (to read its memory from /proc).
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
         /// `Some(status)` once the process has exited (crashed, panicked, aborted).
         pub fn exited(&mut self) -> Option<ExitStatus> {
             self.child.try_wait().ok().flatten()

@@ -5,5 +5,6 @@
 mod agree;
 mod crash;
 mod disk;
+mod soak;
 mod support;
 mod tamper;
