@@ -785,14 +785,10 @@ impl State {
     }
 
     fn received_amount(&self, d: &Donation) -> u64 {
-        // What came in = what is anywhere now + what left.
+        // What came in = what is anywhere now + what left. An earmarked gift's lot is one of
+        // its case lots (`new_case_lot` records every case lot of a donation).
         let lots: u64 =
             d.fund_lots.iter().chain(d.case_lots.iter()).map(|&l| self.lots[l as usize].remaining).sum();
-        let earmark = if d.earmark_lot != NONE && !d.case_lots.contains(&d.earmark_lot) {
-            self.lots[d.earmark_lot as usize].remaining
-        } else {
-            0
-        };
         let paid: u64 = d
             .disbursed
             .iter()
@@ -802,7 +798,7 @@ impl State {
             })
             .sum();
         let out: u64 = d.outflows.iter().map(|o| o.1).sum();
-        lots + earmark + paid + out
+        lots + paid + out
     }
 
     /// The trace of a donation (SPEC.md §6) by its object index.
@@ -842,9 +838,7 @@ impl State {
                 (Some(id(s)), s)
             }
         };
-        let earmark_extra = (gift.earmark_lot != NONE && !gift.case_lots.contains(&gift.earmark_lot))
-            .then_some(gift.earmark_lot);
-        for &l in gift.case_lots.iter().chain(earmark_extra.iter()) {
+        for &l in &gift.case_lots {
             let lot = &self.lots[l as usize];
             if lot.remaining > 0 {
                 let case = id(self.cases[lot.holder as usize].seq);
