@@ -1075,8 +1075,13 @@ async fn hostile_requests_are_refused_with_the_spec_answer_and_change_nothing() 
     rows.extend(read_rows(size));
     assert!(rows.len() >= 150, "the table has {} rows", rows.len());
     let mut wrong = Vec::new();
+    let mut forged = 0;
     for row in &rows {
         wrong.extend(check(&f, row).await);
+        if let Some(verdict) = verifier_agrees(&f, row).await {
+            forged += 1;
+            wrong.extend(verdict.err());
+        }
     }
     assert!(
         wrong.is_empty(),
@@ -1084,6 +1089,10 @@ async fn hostile_requests_are_refused_with_the_spec_answer_and_change_nothing() 
         wrong.len(),
         rows.len(),
         wrong.join("\n")
+    );
+    assert!(forged >= 100, "only {forged} refused envelopes were forged into the log");
+    println!(
+        "{forged} refused envelopes forged into the log, each flagged by the verifier with the node's rule"
     );
     // The ledger is still whole: every entry re-verifies and replays to the balances served.
     let (_, export) = f.request("GET", "/v1/export", Vec::new()).await;
@@ -1095,4 +1104,89 @@ async fn hostile_requests_are_refused_with_the_spec_answer_and_change_nothing() 
     let (_, served) = f.get("/v1/balances").await;
     assert_eq!(served, serde_json::to_value(state.balances()).expect("json"));
     println!("{} hostile rows checked", rows.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node and verifier agree (issue 8): an envelope the node refused, written anyway into the next
+// entry of the node's own export (with, for a batch, the envelopes before it), is flagged by the
+// verifier at that seq with the rule the node named. What the node would not write, an auditor
+// would catch if it were written.
+
+/// The envelopes of a refused append that could stand in a log: the row's envelope, or a
+/// batch's envelopes up to the refused one. `None` for requests that are not envelopes at all
+/// (bad JSON, a broken DSSE shape: never an entry, so nothing to forge) and for requests refused
+/// for their size on the wire, whose envelope may be fine.
+fn forgeable(row: &Row) -> Option<Vec<Envelope>> {
+    row.rule?;
+    match row.path.as_str() {
+        "/v1/entries" if row.body.len() <= ledger_node::limits::ENTRY_REQUEST_BYTES_MAX => {
+            Envelope::from_json(&row.body).ok().map(|e| vec![e])
+        }
+        "/v1/batch" if row.body.len() <= ledger_node::limits::BATCH_REQUEST_BYTES_MAX => {
+            let items: Vec<Value> = serde_json::from_slice(&row.body).ok()?;
+            let upto = usize::try_from(row.index?).ok()?;
+            items
+                .iter()
+                .take(upto + 1)
+                .map(|v| Envelope::from_json(v.to_string().as_bytes()).ok())
+                .collect::<Option<Vec<_>>>()
+                .filter(|envs| envs.len() == upto + 1)
+        }
+        _ => None,
+    }
+}
+
+/// `None` when the row is not a refused envelope; otherwise whether the verifier agrees.
+async fn verifier_agrees(f: &Fixture, row: &Row) -> Option<Result<(), String>> {
+    let envelopes = forgeable(row)?;
+    let rule = row.rule?;
+    let (_, export) = f.request("GET", "/v1/export", Vec::new()).await;
+    let mut log = export.to_vec();
+    let lines: Vec<&[u8]> = export.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let last = lines.last().map(|l| ledger_core::entry::Entry::parse(l).expect("stored entry parses"))?;
+    // The time the node would have stamped: now, never before the last entry's.
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let time = ledger_core::time::EntryTime::from_unix_ms(now_ms).expect("time").max(last.time.clone());
+    let mut prev = ledger_core::hash::leaf_hash(lines.last()?);
+    // A batch's envelopes that were logged before would not be written again.
+    let logged: Vec<Envelope> =
+        lines.iter().map(|l| ledger_core::entry::Entry::parse(l).expect("stored entry").envelope).collect();
+    // A batch mixing them is refused as a request (a retry must be whole): the new envelope
+    // may be fine on its own, so there is nothing to forge.
+    if envelopes.iter().any(|e| logged.iter().any(|l| l.same_as(e))) {
+        return None;
+    }
+    let first = lines.len() as u64;
+    let want_seq = first + envelopes.len() as u64 - 1;
+    for (i, envelope) in envelopes.into_iter().enumerate() {
+        let entry = ledger_core::entry::Entry {
+            seq: first + i as u64,
+            prev: prev.to_hex(),
+            time: time.clone(),
+            envelope,
+        };
+        let bytes = entry.to_bytes();
+        prev = ledger_core::hash::leaf_hash(&bytes);
+        log.extend_from_slice(&bytes);
+        log.push(b'\n');
+    }
+    let job = verifier::analysis::Job {
+        command: "log".into(),
+        source_label: row.name.clone(),
+        pinned: Some(ledger_core::checkpoint::LogKey::new(ORIGIN, key(3).verifying_key()).expect("log key")),
+        ..Default::default()
+    };
+    let source = Box::new(verifier::pipeline::ReaderSource::new(std::io::Cursor::new(log)));
+    let outcome = verifier::analysis::run(&job, source, &indicatif::ProgressBar::hidden(), false)
+        .expect("the verifier runs");
+    let got = outcome.report.violations.first().map(|v| (v.seq, v.rule.clone()));
+    if got == Some((Some(want_seq), rule.to_string())) {
+        Some(Ok(()))
+    } else {
+        Some(Err(format!(
+            "{}: the node refused it with {rule}; forged at seq {want_seq}, the verifier said {got:?}",
+            row.name
+        )))
+    }
 }
