@@ -429,8 +429,16 @@ impl Node {
             g.take();
         }
         let handle = self.sequencer.lock().ok().and_then(|mut g| g.take());
-        if let Some(h) = handle {
-            let _ = h.join();
+        let finished = match handle {
+            Some(h) => {
+                let _ = h.join();
+                true
+            }
+            // A mirror has no sequencer: wait for an adoption in flight instead.
+            None if self.mirror_of().is_some() => self.adopting.lock().is_ok(),
+            None => false,
+        };
+        if finished {
             if let Err(e) = self.save_snapshot() {
                 tracing::warn!("the projection snapshot was not saved: {e:#}");
             }
