@@ -316,4 +316,26 @@ fn node_witness_and_mirror_agree_and_refuse_a_forged_fork() {
         json_of(&http, &format!("{}/v1/balances", node.url))
     );
     assert!(mirror.log_tail().contains("FORK"), "{}", mirror.log_tail());
+
+    // Restarted once more, against an upstream serving the other forgery (the adopted size,
+    // another root): the same refusal, still from the same store.
+    drop(mirror);
+    let fake = fake_upstream(vec![("/checkpoint", "text/plain; charset=utf-8", same_size.clone())]);
+    let mirror =
+        ServerProcess::start(&mirror_args(&fake, &mirror_data, &log_vkey), &mirror_log).expect("mirror");
+    let health = wait_until(
+        "the mirror to report the same-size fork",
+        || {
+            let h = json_of(&http, &format!("{}/healthz", mirror.url));
+            (h["status"] == "fork").then_some(h)
+        },
+        || mirror.log_tail(),
+    );
+    assert_eq!(health["mirror"]["follow"]["fork"]["upstream_checkpoint"], same_size, "{health}");
+    assert!(
+        health["mirror"]["follow"]["fork"]["reason"].as_str().unwrap_or("").contains("another root"),
+        "{health}"
+    );
+    let (_, served) = text(&http, &format!("{}/checkpoint", mirror.url));
+    assert_eq!(signed_text(&served), signed_text(&final_note));
 }
