@@ -10,7 +10,10 @@ mod support;
 
 use ed25519_dalek::SigningKey;
 use ledger_core::checkpoint::{open_checkpoint, Checkpoint, LogSigner, WitnessKey, WitnessSigner};
-use ledger_core::hash::Hash;
+use ledger_core::entry::Entry;
+use ledger_core::hash::{leaf_hash, Hash};
+use ledger_core::merkle::{prove_tree, MemoryHashes};
+use ledger_core::time::EntryTime;
 use ledger_core::witness::add_checkpoint_body;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -338,4 +341,56 @@ fn node_witness_and_mirror_agree_and_refuse_a_forged_fork() {
     );
     let (_, served) = text(&http, &format!("{}/checkpoint", mirror.url));
     assert_eq!(signed_text(&served), signed_text(&final_note));
+
+    // A forged extension that is consistent in Merkle terms but whose new entry breaks a rule
+    // (a gift signed by a key that holds no role): the mirror applies the rules, not only the
+    // proofs, and refuses it too.
+    drop(mirror);
+    let (status, export) = http.get(&format!("{}/v1/export", node.url)).unwrap();
+    assert_eq!(status, 200);
+    let mut tree = MemoryHashes::new();
+    let mut last_leaf = Hash::default();
+    for line in support::lines(&export) {
+        last_leaf = leaf_hash(&line);
+        tree.append_leaf(last_leaf);
+    }
+    let stranger = sign(
+        &json!({"v": 1, "kind": "donation.received", "id": "D-forged", "at": now(), "fund": "F",
+                "amount_fen": 1, "channel": "bank"}),
+        &[&support::key(99)],
+    );
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let time = EntryTime::from_unix_ms(now_ms).expect("a time");
+    let bad = Entry { seq: 16, prev: last_leaf.to_hex(), time, envelope: stranger }.to_bytes();
+    tree.append_leaf(leaf_hash(&bad));
+    let extended = forger.sign(&Checkpoint { origin: ORIGIN.into(), size: 17, root: tree.root() }).unwrap();
+    let proof: Vec<String> = prove_tree(17, 16, &tree).unwrap().iter().map(|h| h.to_base64()).collect();
+    let fake = fake_upstream(vec![
+        ("/checkpoint", "text/plain; charset=utf-8", extended.clone()),
+        (
+            "/v1/proof/consistency",
+            "application/json",
+            json!({"from": 16, "to": 17, "proof": proof}).to_string(),
+        ),
+        ("/v1/entries", "application/x-ndjson", format!("{}\n", String::from_utf8(bad).unwrap())),
+    ]);
+    let mirror =
+        ServerProcess::start(&mirror_args(&fake, &mirror_data, &log_vkey), &mirror_log).expect("mirror");
+    let health = wait_until(
+        "the mirror to refuse an entry that breaks a rule",
+        || {
+            let h = json_of(&http, &format!("{}/healthz", mirror.url));
+            (h["status"] == "fork").then_some(h)
+        },
+        || mirror.log_tail(),
+    );
+    let reason = health["mirror"]["follow"]["fork"]["reason"].as_str().unwrap_or("").to_string();
+    assert!(reason.contains("entry 16") && reason.contains("breaks rule"), "{health}");
+    assert_eq!(health["mirror"]["follow"]["fork"]["upstream_checkpoint"], extended, "{health}");
+    assert_eq!(json_of(&http, &format!("{}/healthz", mirror.url))["size"], 16, "nothing was adopted");
+    assert_eq!(
+        json_of(&http, &format!("{}/v1/balances", mirror.url)),
+        json_of(&http, &format!("{}/v1/balances", node.url))
+    );
 }
