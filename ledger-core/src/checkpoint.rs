@@ -472,6 +472,12 @@ fn verify_cosignature(key: &WitnessKey, text: &str, body: &[u8]) -> Result<u64, 
     Ok(timestamp)
 }
 
+/// The checkpoint a note claims, before any signature is checked: a witness reads the origin
+/// to choose the log key it then opens the note with. Never trust the answer on its own.
+pub fn claimed_checkpoint(note: &str) -> Result<Checkpoint, NoteError> {
+    split_note(note).map(|split| split.checkpoint)
+}
+
 /// Opens a signed checkpoint: the log's signature must verify, every line from a configured
 /// witness must verify, and lines from keys nobody configured are ignored (signed-note says
 /// verifiers MUST ignore unknown keys, so anyone may add lines without breaking the note).

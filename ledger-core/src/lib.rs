@@ -23,3 +23,4 @@ pub mod scenario;
 pub mod text;
 pub mod time;
 pub mod types;
+pub mod witness;

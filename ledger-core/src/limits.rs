@@ -31,3 +31,9 @@ pub const DUAL_CONTROL_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 pub const FUTURE_SKEW_MS: i64 = 24 * 60 * 60 * 1000;
 /// Decompressed public keys kept by a `dsse::KeyCache` (a log has few keys; more means a flood).
 pub const KEY_CACHE_MAX: usize = 4096;
+/// Consistency proof lines in one tlog-witness `add-checkpoint` request (c2sp.org/tlog-witness
+/// allows at most 63).
+pub const WITNESS_PROOF_LINES_MAX: usize = 63;
+/// An `add-checkpoint` request body: the `old` line, the proof lines (45 bytes each), the blank
+/// line and a note.
+pub const ADD_CHECKPOINT_BYTES_MAX: usize = 32 + WITNESS_PROOF_LINES_MAX * 45 + 1 + NOTE_BYTES_MAX;

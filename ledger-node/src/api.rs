@@ -12,7 +12,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{BoxError, Json, Router};
-use ledger_core::checkpoint::LogSigner;
 use ledger_core::dsse::{Envelope, KeyCache, VerifiedEnvelope};
 use ledger_core::encoding::{b64_encode, hash_from_hex};
 use ledger_core::entry::Entry;
@@ -204,11 +203,24 @@ async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
         .map_err(|_| ApiError::too_large(format!("request body is over the limit of {limit} bytes")))
 }
 
+/// A mirror serves reads only: appends belong to the log it follows.
+fn refuse_on_mirror(node: &Node) -> ApiResult<()> {
+    match node.mirror_of() {
+        Some(upstream) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mirror_read_only",
+            format!("this node is a read-only mirror of {upstream}: submit entries to the log itself"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn verify_one(cache: &KeyCache, bytes: &[u8]) -> Result<VerifiedEnvelope, Refusal> {
     Envelope::from_json(bytes)?.verify_with(Some(cache))
 }
 
 async fn post_entry(State(node): State<Shared>, body: Body) -> ApiResult<Response> {
+    refuse_on_mirror(&node)?;
     let bytes = read_body(body, ENTRY_REQUEST_BYTES_MAX).await?;
     let verifier = Arc::clone(&node);
     let envelope = tokio::task::spawn_blocking(move || verify_one(&verifier.keys, &bytes))
@@ -226,6 +238,7 @@ async fn post_entry(State(node): State<Shared>, body: Body) -> ApiResult<Respons
 }
 
 async fn post_batch(State(node): State<Shared>, body: Body) -> ApiResult<Response> {
+    refuse_on_mirror(&node)?;
     let bytes = read_body(body, BATCH_REQUEST_BYTES_MAX).await?;
     let verifier = Arc::clone(&node);
     let envelopes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<VerifiedEnvelope>> {
@@ -349,19 +362,16 @@ fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))], body).into_response()
 }
 
+/// The latest checkpoint with every witness cosignature gathered for it.
 async fn get_checkpoint(State(node): State<Shared>) -> ApiResult<Response> {
-    let p = node.published.read().map_err(ApiError::internal)?;
-    match &p.checkpoint {
-        Some((_, note)) => Ok(text(note.clone())),
+    match node.checkpoint_note() {
+        Some((_, note)) => Ok(text(note)),
         None => Err(ApiError::not_found("the log is empty: no checkpoint yet")),
     }
 }
 
 pub fn log_key_string(node: &Node) -> ApiResult<String> {
-    let p = node.published.read().map_err(ApiError::internal)?;
-    let info = p.state.info().ok_or_else(|| ApiError::not_found("the log has no genesis yet"))?;
-    let signer = LogSigner::new(&info.origin, node.log_key.clone()).map_err(ApiError::internal)?;
-    Ok(signer.log_key().verifier_key())
+    node.log_key().map(|k| k.verifier_key()).ok_or_else(|| ApiError::not_found("the log has no genesis yet"))
 }
 
 async fn get_log_key(State(node): State<Shared>) -> ApiResult<Response> {
@@ -508,10 +518,7 @@ async fn get_donation(State(node): State<Shared>, Path(id): Path<String>) -> Api
 
 async fn get_receipt(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
     let seq = object_seq(&node, &id, Kind::DonationReceived)?;
-    let (size, note) = {
-        let p = node.published.read().map_err(ApiError::internal)?;
-        p.checkpoint.clone().ok_or_else(|| ApiError::not_found("no checkpoint"))?
-    };
+    let (size, note) = node.checkpoint_note().ok_or_else(|| ApiError::not_found("no checkpoint"))?;
     let bytes =
         node.store.entry(seq).map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("no entry"))?;
     let proof = inclusion_proof(&node, seq, size)?;
@@ -565,8 +572,25 @@ async fn get_event(State(node): State<Shared>, Path(id): Path<String>) -> ApiRes
     Ok(Json(json!({"seq": seq, "event": body_at(&node, seq)?})).into_response())
 }
 
+/// `status` is "ok" unless a mirror holds fork evidence against its upstream ("fork"); a
+/// witness that does not answer is reported but never makes the node unhealthy, since appends
+/// do not wait for witnesses.
 async fn get_health(State(node): State<Shared>) -> ApiResult<Response> {
-    let p = node.published.read().map_err(ApiError::internal)?;
-    Ok(Json(json!({"status": "ok", "size": p.state.size(), "checkpoint_size": p.checkpoint.as_ref().map(|c| c.0)}))
-        .into_response())
+    let (size, checkpoint_size) = {
+        let p = node.published.read().map_err(ApiError::internal)?;
+        (p.state.size(), p.checkpoint.as_ref().map(|c| c.0))
+    };
+    let mut body = json!({"status": "ok", "size": size, "checkpoint_size": checkpoint_size});
+    let witnesses = node.witnesses.to_json();
+    if !witnesses.is_empty() {
+        body["witnesses"] = Value::Array(witnesses);
+    }
+    if let Some(upstream) = node.mirror_of() {
+        let follow = node.follow.to_json();
+        if follow.get("fork").is_some() {
+            body["status"] = json!("fork");
+        }
+        body["mirror"] = json!({"upstream": upstream, "follow": follow});
+    }
+    Ok(Json(body).into_response())
 }

@@ -4,10 +4,12 @@
 
 pub mod api;
 pub mod client;
+pub mod cosign;
 pub mod demo;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
+pub mod mirror;
 pub mod node;
 pub mod openapi;
 pub mod ops;
@@ -15,6 +17,7 @@ pub mod page;
 pub mod snapshot;
 pub mod store;
 pub mod views;
+pub mod witness;
 
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
@@ -44,6 +47,10 @@ impl DataDir {
     pub fn demo_marker(&self) -> PathBuf {
         self.0.join("demo.json")
     }
+    /// A mirror's upstream log key, kept from its first start (given or trusted on first use).
+    pub fn upstream_log_key(&self) -> PathBuf {
+        self.0.join("upstream-log-key.pub")
+    }
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -59,6 +66,18 @@ pub fn open_node(dir: &DataDir) -> Result<Arc<node::Node>> {
     let log_key = keys::read_secret(&dir.log_key())?;
     let store = store::Store::open(&dir.store())?;
     node::Node::open_with_snapshots(store, log_key, Some(dir.snapshot()))
+}
+
+/// Opens (or creates) a mirror's data directory and starts the node in mirror mode.
+pub fn open_mirror(
+    dir: &DataDir,
+    log_key: ledger_core::checkpoint::LogKey,
+    upstream: &str,
+) -> Result<Arc<node::Node>> {
+    store::check_data_dir(&dir.0)?;
+    std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    let store = store::Store::open(&dir.store())?;
+    node::Node::open_mirror(store, log_key, upstream.to_string(), Some(dir.snapshot()))
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests and the group in flight.

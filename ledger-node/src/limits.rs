@@ -33,3 +33,23 @@ pub const DISK_WRITE_AMPLIFICATION: u64 = 4;
 pub const SNAPSHOT_INTERVAL_ENTRIES: u64 = 100_000;
 /// A start that replayed at least this many entries saves a snapshot at once.
 pub const SNAPSHOT_REPLAY_MIN_ENTRIES: u64 = 10_000;
+/// The node asks its witnesses to cosign at most once per this interval (`serve
+/// --witness-interval-ms`), so witnesses see a bounded load whatever the append rate.
+pub const WITNESS_ROUND_INTERVAL_MS_DEFAULT: u64 = 1000;
+/// A witness that fails is asked again after an interval that doubles per failure, up to this.
+pub const WITNESS_BACKOFF_MAX_MS: u64 = 60_000;
+/// One request to a witness (connect and answer).
+pub const WITNESS_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// A witness's answer to `add-checkpoint`: a few cosignature lines.
+pub const WITNESS_ANSWER_BYTES_MAX: u64 = 16 * 1024;
+/// Logs one `ledger-node witness` process witnesses (`--log`).
+pub const WITNESS_LOGS_MAX: usize = 1024;
+/// A mirror polls its upstream's checkpoint once per this interval (`mirror --poll-ms`).
+pub const MIRROR_POLL_INTERVAL_MS_DEFAULT: u64 = 1000;
+/// Entries a mirror fetches and checks in memory before adopting one upstream checkpoint; an
+/// upstream further ahead than this cannot be followed in one step (see docs/OPERATIONS.md).
+pub const MIRROR_ADOPT_ENTRIES_MAX: u64 = 200_000;
+/// One request from a mirror to its upstream.
+pub const MIRROR_REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// A JSON answer from the upstream (a consistency proof) or its log key.
+pub const MIRROR_ANSWER_BYTES_MAX: u64 = 64 * 1024;

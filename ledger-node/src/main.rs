@@ -3,7 +3,10 @@
 //! everything that went wrong after that).
 #![forbid(unsafe_code)]
 
-use ledger_node::{api, client, demo, keys, node, now_at, open_node, ops, runtime, serve, store, DataDir};
+use ledger_node::{
+    api, client, cosign, demo, keys, limits, mirror, node, now_at, open_mirror, open_node, ops, runtime,
+    serve, store, witness, DataDir,
+};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,12 +59,51 @@ enum Command {
     },
     /// Writes genesis and the log key into a new data directory.
     Init(InitArgs),
-    /// Serves an existing ledger.
+    /// Serves an existing ledger, and asks the witnesses its log declares to cosign.
     Serve {
         #[arg(long)]
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// At most one round of cosigning requests per this many milliseconds.
+        #[arg(long, default_value_t = limits::WITNESS_ROUND_INTERVAL_MS_DEFAULT,
+              value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+        witness_interval_ms: u64,
+    },
+    /// A c2sp.org/tlog-witness for other logs: cosigns their checkpoints when consistent.
+    Witness {
+        /// The witness's secret key file (make one with `ledger-node key new`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where the witness keeps the latest checkpoint it cosigned for each log.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// Verifier keys of the logs to witness (`<origin>+<hash>+<key>`, from `/v1/log-key`).
+        #[arg(long = "log", required = true, num_args = 1..)]
+        logs: Vec<String>,
+        /// The witness's name in its cosignature lines and verifier key.
+        #[arg(long, default_value = "ledger-witness")]
+        name: String,
+    },
+    /// Follows another node's log, verifies everything, and serves the same read API and page.
+    Mirror {
+        /// The log to follow, e.g. https://charity.example
+        #[arg(long)]
+        upstream: String,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+        /// The log's verifier key. Without it the key is fetched from the upstream once and
+        /// trusted from then on (trust on first use).
+        #[arg(long)]
+        log_key: Option<String>,
+        /// Polls the upstream's checkpoint once per this many milliseconds.
+        #[arg(long, default_value_t = limits::MIRROR_POLL_INTERVAL_MS_DEFAULT,
+              value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+        poll_ms: u64,
     },
     /// Key files.
     Key {
@@ -284,11 +326,19 @@ fn run(command: Command) -> Result<()> {
             demo::run(&demo::DemoArgs { data, listen, scale, seed, reset, serve: !no_serve })
         }
         Command::Init(args) => init(args),
-        Command::Serve { data, listen } => {
+        Command::Serve { data, listen, witness_interval_ms } => {
             let node = open_node(&DataDir::new(&data))?;
+            cosign::spawn(
+                std::sync::Arc::clone(&node),
+                std::time::Duration::from_millis(witness_interval_ms),
+            )?;
             runtime()?.block_on(serve(node, listen, |addr| {
                 println!("serving the ledger on http://{addr}/");
             }))
+        }
+        Command::Witness { key, data, listen, logs, name } => run_witness(&key, &data, listen, &logs, &name),
+        Command::Mirror { upstream, data, listen, log_key, poll_ms } => {
+            run_mirror(&upstream, &data, listen, log_key.as_deref(), poll_ms)
         }
         Command::Key { command: KeyCommand::New { out } } => {
             let key = keys::generate();
@@ -307,6 +357,78 @@ fn run(command: Command) -> Result<()> {
         Command::Complaint { command } => complaint(command),
         Command::Audit { command } => audit(command),
     }
+}
+
+fn run_witness(key: &Path, data: &Path, listen: SocketAddr, logs: &[String], name: &str) -> Result<()> {
+    if logs.len() > limits::WITNESS_LOGS_MAX {
+        bail!("at most {} --log keys", limits::WITNESS_LOGS_MAX);
+    }
+    let log_keys = logs
+        .iter()
+        .map(|v| ledger_core::checkpoint::LogKey::parse(v).map_err(|e| anyhow::anyhow!("--log {v}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let signer = ledger_core::checkpoint::WitnessSigner::new(name, keys::read_secret(key)?)
+        .map_err(|e| anyhow::anyhow!("--name {name}: {e}"))?;
+    let w = std::sync::Arc::new(witness::Witness::open(data, signer, log_keys)?);
+    println!("witness verifier key: {}", w.verifier_key());
+    runtime()?.block_on(witness::serve(w, listen, |addr| {
+        println!("witness listening on http://{addr}/");
+    }))
+}
+
+/// The upstream's log key: given, kept from an earlier start, or fetched once (trust on
+/// first use, said loudly). Once kept, it never changes silently.
+fn mirror_log_key(
+    dir: &DataDir,
+    upstream: &str,
+    given: Option<&str>,
+) -> Result<ledger_core::checkpoint::LogKey> {
+    let kept = match std::fs::read_to_string(dir.upstream_log_key()) {
+        Ok(text) => Some(text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.upstream_log_key().display())),
+    };
+    let vkey = match (given, kept) {
+        (Some(g), Some(k)) if g != k => bail!(
+            "--log-key {g} differs from the key this mirror has followed ({k}): a mirror follows one log; use a new data directory"
+        ),
+        (Some(g), _) => g.to_string(),
+        (None, Some(k)) => k,
+        (None, None) => {
+            let url = format!("{}/v1/log-key", upstream.trim_end_matches('/'));
+            let fetched = mirror::get_text(&mirror::agent(), &url, 1024)?.trim().to_string();
+            tracing::warn!(
+                "NO --log-key GIVEN: trusting the key the upstream itself serves, {fetched}. Check it against \
+                 the key the charity publishes elsewhere; it is kept in {} and required from now on",
+                dir.upstream_log_key().display()
+            );
+            eprintln!("WARNING: trusting the upstream's own log key on first use: {fetched}");
+            fetched
+        }
+    };
+    let key =
+        ledger_core::checkpoint::LogKey::parse(&vkey).map_err(|e| anyhow::anyhow!("log key {vkey}: {e}"))?;
+    std::fs::create_dir_all(dir.upstream_log_key().parent().unwrap_or(Path::new(".")))?;
+    std::fs::write(dir.upstream_log_key(), format!("{vkey}\n"))
+        .with_context(|| format!("writing {}", dir.upstream_log_key().display()))?;
+    Ok(key)
+}
+
+fn run_mirror(
+    upstream: &str,
+    data: &Path,
+    listen: SocketAddr,
+    log_key: Option<&str>,
+    poll_ms: u64,
+) -> Result<()> {
+    let upstream = upstream.trim_end_matches('/');
+    let dir = DataDir::new(data);
+    let key = mirror_log_key(&dir, upstream, log_key)?;
+    let node = open_mirror(&dir, key.clone(), upstream)?;
+    mirror::spawn(std::sync::Arc::clone(&node), key, std::time::Duration::from_millis(poll_ms))?;
+    runtime()?.block_on(serve(node, listen, |addr| {
+        println!("mirror of {upstream} serving on http://{addr}/");
+    }))
 }
 
 fn complaint(command: ComplaintCommand) -> Result<()> {

@@ -259,8 +259,9 @@ pub async fn track(State(node): State<Arc<Node>>, req: Request, next: Next) -> R
 /// `GET /metrics`.
 pub async fn get_metrics(State(node): State<Arc<Node>>) -> Response {
     let size = node.published.read().map(|p| p.state.size()).unwrap_or(0);
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], node.metrics.render(size))
-        .into_response()
+    let mut text = node.metrics.render(size);
+    node.witnesses.render(&mut text);
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], text).into_response()
 }
 
 #[cfg(test)]

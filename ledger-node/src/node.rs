@@ -9,7 +9,7 @@ use crate::limits::*;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::SigningKey;
-use ledger_core::checkpoint::{Checkpoint, LogSigner};
+use ledger_core::checkpoint::{add_cosignature, Checkpoint, LogKey, LogSigner};
 use ledger_core::dsse::VerifiedEnvelope;
 use ledger_core::entry::VerifiedEntry;
 use ledger_core::hash::Hash;
@@ -155,10 +155,19 @@ impl Clock {
     }
 }
 
+/// What a node is to its log.
+pub enum Mode {
+    /// The log's own node: it sequences appends and signs checkpoints with this key.
+    Log(SigningKey),
+    /// A read-only mirror of the log at `upstream`: it adopts that log's entries and signed
+    /// checkpoints, verified with `log_key`, and never signs or sequences anything itself.
+    Mirror { log_key: LogKey, upstream: String },
+}
+
 pub struct Node {
     pub store: Store,
     pub published: RwLock<Published>,
-    pub log_key: SigningKey,
+    pub mode: Mode,
     pub clock: Clock,
     /// Decompressed signer keys, shared by the threads that verify appends.
     pub keys: ledger_core::dsse::KeyCache,
@@ -170,6 +179,17 @@ pub struct Node {
     snapshotting: AtomicBool,
     /// Counters and histograms of `GET /metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// The latest checkpoint with the witness cosignatures gathered for it (a mirror: the
+    /// upstream's note as served). Used only while its size is the published checkpoint's.
+    cosigned: RwLock<Option<(u64, String)>>,
+    /// What the node's witnesses last answered (`/healthz`, `/metrics`).
+    pub witnesses: crate::cosign::WitnessReports,
+    /// A mirror's view of its upstream (`/healthz`): the last error, or the fork evidence.
+    pub follow: crate::mirror::FollowReport,
+    /// Serialises a mirror's adoptions: each one extends the state the previous one published.
+    adopting: Mutex<()>,
+    /// Set by `shutdown`: background tasks (cosigning, following) end.
+    stopping: AtomicBool,
 }
 
 /// Recomputes any tree hashes the last crash lost: they are derived from the entries.
@@ -211,14 +231,31 @@ impl Node {
         Node::open_with_snapshots(store, log_key, None)
     }
 
-    /// `open`, starting from the saved projection at `snapshot` when it agrees with the log,
-    /// and keeping it saved (at shutdown, after a long replay, and every
-    /// `SNAPSHOT_INTERVAL_ENTRIES`).
+    /// `open_with_snapshots`, for the log's own node.
     pub fn open_with_snapshots(
         store: Store,
         log_key: SigningKey,
         snapshot: Option<PathBuf>,
     ) -> Result<Arc<Node>> {
+        Node::open_mode(store, Mode::Log(log_key), snapshot)
+    }
+
+    /// Opens a mirror's store: entries a crash left beyond the last adopted checkpoint were
+    /// never verified against a signed root, so they are dropped before anything is served.
+    pub fn open_mirror(
+        store: Store,
+        log_key: LogKey,
+        upstream: String,
+        snapshot: Option<PathBuf>,
+    ) -> Result<Arc<Node>> {
+        drop_unadopted(&store)?;
+        Node::open_mode(store, Mode::Mirror { log_key, upstream }, snapshot)
+    }
+
+    /// `open`, starting from the saved projection at `snapshot` when it agrees with the log,
+    /// and keeping it saved (at shutdown, after a long replay, and every
+    /// `SNAPSHOT_INTERVAL_ENTRIES`).
+    fn open_mode(store: Store, mode: Mode, snapshot: Option<PathBuf>) -> Result<Arc<Node>> {
         let size = store.recover_size()?;
         repair_tree_hashes(&store, size)?;
         let mut published = Published {
@@ -264,11 +301,11 @@ impl Node {
             );
         }
         if let Some(info) = published.state.info() {
-            if info.log_key.0 != log_key.verifying_key().to_bytes() {
+            if info.log_key.0 != mode.public_key() {
                 bail!(
                     "this log names log key {}, but the node's key is {}",
                     info.log_key,
-                    crate::keys::public_hex(&log_key)
+                    hex::encode(mode.public_key())
                 );
             }
         }
@@ -278,20 +315,30 @@ impl Node {
         published.checkpoint = match (published.state.info(), store.latest_checkpoint()?) {
             (None, _) => None,
             (Some(info), stored) => {
-                let signer = LogSigner::new(&info.origin, log_key.clone())
-                    .map_err(|e| anyhow::anyhow!("log key: {e}"))?;
                 let cp = Checkpoint { origin: info.origin.clone(), size, root };
-                let note = match stored {
-                    Some(note) if note.starts_with(&cp.signed_text()) => note,
-                    _ => {
+                let note = match (stored, &mode) {
+                    (Some(note), _) if note.starts_with(&cp.signed_text()) => note,
+                    (_, Mode::Log(log_key)) => {
+                        let signer = LogSigner::new(&info.origin, log_key.clone())
+                            .map_err(|e| anyhow::anyhow!("log key: {e}"))?;
                         let note = signer.sign(&cp).map_err(|e| anyhow::anyhow!("signing: {e}"))?;
                         store.put_checkpoint(size, &note)?;
                         note
                     }
+                    // `drop_unadopted` left exactly the entries of the adopted checkpoint.
+                    (_, Mode::Mirror { .. }) => bail!(
+                        "the mirror's store holds {size} entries but no checkpoint adopted at that size"
+                    ),
                 };
                 Some((size, note))
             }
         };
+        let cosigned = store.latest_cosigned()?.filter(|(s, note)| {
+            published.checkpoint.as_ref().is_some_and(|(size, signed)| {
+                s == size
+                    && note.split_once("\n\n").map(|(t, _)| t) == signed.split_once("\n\n").map(|(t, _)| t)
+            })
+        });
         store.flush()?;
         if let Some((_, note)) = &published.checkpoint {
             if let Err(e) = store.record_signed(note) {
@@ -305,10 +352,11 @@ impl Node {
         }
         let state = published.state.clone();
         let (tx, rx) = sync_channel(SEQUENCER_QUEUE_MAX);
+        let is_log = matches!(mode, Mode::Log(_));
         let node = Arc::new(Node {
             store,
             published: RwLock::new(published),
-            log_key,
+            mode,
             clock: Clock::system(),
             keys: ledger_core::dsse::KeyCache::new(),
             jobs: Mutex::new(Some(tx)),
@@ -317,7 +365,17 @@ impl Node {
             snapshot,
             snapshotting: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(),
+            cosigned: RwLock::new(cosigned),
+            witnesses: crate::cosign::WitnessReports::default(),
+            follow: crate::mirror::FollowReport::default(),
+            adopting: Mutex::new(()),
+            stopping: AtomicBool::new(false),
         });
+        if !is_log {
+            // A mirror takes no appends: no sequencer, and `append` answers that it is a mirror.
+            node.jobs.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.take();
+            return Ok(node);
+        }
         let worker = Arc::clone(&node);
         let handle = std::thread::Builder::new()
             .name("sequencer".into())
@@ -341,6 +399,11 @@ impl Node {
         envelopes: Vec<VerifiedEnvelope>,
         is_batch: bool,
     ) -> Result<Accepted, AppendError> {
+        if let Some(upstream) = self.mirror_of() {
+            return Err(AppendError::Unavailable(format!(
+                "this node is a read-only mirror of {upstream}: submit entries to the log itself"
+            )));
+        }
         let (reply, answer) = oneshot::channel();
         let sender = self.jobs.lock().ok().and_then(|g| g.clone());
         let Some(sender) = sender else {
@@ -361,12 +424,21 @@ impl Node {
     /// Stops taking appends, lets the sequencer finish the group in flight, waits for it, and
     /// saves the projection so the next start is quick.
     pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         if let Ok(mut g) = self.jobs.lock() {
             g.take();
         }
         let handle = self.sequencer.lock().ok().and_then(|mut g| g.take());
-        if let Some(h) = handle {
-            let _ = h.join();
+        let finished = match handle {
+            Some(h) => {
+                let _ = h.join();
+                true
+            }
+            // A mirror has no sequencer: wait for an adoption in flight instead.
+            None if self.mirror_of().is_some() => self.adopting.lock().is_ok(),
+            None => false,
+        };
+        if finished {
             if let Err(e) = self.save_snapshot() {
                 tracing::warn!("the projection snapshot was not saved: {e:#}");
             }
@@ -421,7 +493,7 @@ struct Sequencer {
 
 impl Sequencer {
     fn new(node: Arc<Node>, state: State) -> Sequencer {
-        let signer = state.info().and_then(|i| LogSigner::new(&i.origin, node.log_key.clone()).ok());
+        let signer = state.info().and_then(|i| node.log_signer(&i.origin));
         Sequencer { node, state, signer }
     }
 
@@ -480,7 +552,7 @@ impl Sequencer {
         if !entries.is_empty() {
             self.node.metrics.record_group(entries.len());
         }
-        self.publish(&entries, checkpoint.clone());
+        self.node.publish(&entries, checkpoint.clone());
         for o in outcomes {
             let answer = match o.result {
                 Ok(Some(seqs)) => Ok(Accepted::Existing { seqs }),
@@ -546,13 +618,13 @@ impl Sequencer {
     /// The node signs checkpoints only for a log whose genesis names the node's own key.
     fn check_genesis_key(&self, envelope: &VerifiedEnvelope) -> Result<(), Refusal> {
         if let ledger_core::event::Event::Genesis(g) = envelope.event() {
-            if g.log_key.0 != self.node.log_key.verifying_key().to_bytes() {
+            if g.log_key.0 != self.node.mode.public_key() {
                 return Err(Refusal::new(
                     Rule::GenesisOnly,
                     format!(
                         "genesis names log key {}, but this node signs with {}",
                         g.log_key,
-                        crate::keys::public_hex(&self.node.log_key)
+                        hex::encode(self.node.mode.public_key())
                     ),
                 ));
             }
@@ -592,8 +664,7 @@ impl Sequencer {
             }
         }
         self.state = state;
-        self.signer =
-            self.state.info().and_then(|i| LogSigner::new(&i.origin, self.node.log_key.clone()).ok());
+        self.signer = self.state.info().and_then(|i| self.node.log_signer(&i.origin));
     }
 
     /// Append and integrate: entries, tree hashes, the new checkpoint; then one flush + fsync.
@@ -601,18 +672,9 @@ impl Sequencer {
         let store = &self.node.store;
         let mut written = Vec::with_capacity(entries.len());
         let result = (|| -> Result<String> {
-            store.check_free_space(entries.iter().map(|e| e.bytes().len() as u64).sum())?;
-            for e in entries {
-                store.put_entry(e.seq(), e.bytes())?;
-                written.push(e.seq());
-                let base = stored_hash_count(e.seq());
-                for (i, h) in stored_hashes_for_record(e.seq(), e.leaf_hash(), store)?.iter().enumerate() {
-                    store.put_hash(base + i as u64, h)?;
-                }
-            }
+            integrate(store, entries, &mut written)?;
             if self.signer.is_none() {
-                self.signer =
-                    self.state.info().and_then(|i| LogSigner::new(&i.origin, self.node.log_key.clone()).ok());
+                self.signer = self.state.info().and_then(|i| self.node.log_signer(&i.origin));
             }
             let signer = self.signer.as_ref().context("no log signer: the log has no genesis")?;
             let info = self.state.info().context("no genesis")?;
@@ -639,9 +701,12 @@ impl Sequencer {
         }
         result
     }
+}
 
-    fn publish(&self, entries: &[VerifiedEntry], checkpoint: Option<String>) {
-        let Ok(mut p) = self.node.published.write() else { return };
+impl Node {
+    /// Makes durable entries visible to readers, with their checkpoint.
+    fn publish(self: &Arc<Node>, entries: &[VerifiedEntry], checkpoint: Option<String>) {
+        let Ok(mut p) = self.published.write() else { return };
         for e in entries {
             if let Err(err) = p.state.apply(e) {
                 // The private state accepted it; the published one must too. A difference is a
@@ -657,10 +722,10 @@ impl Sequencer {
         let (before, after) = (p.state.size() - entries.len() as u64, p.state.size());
         drop(p);
         if before / SNAPSHOT_INTERVAL_ENTRIES != after / SNAPSHOT_INTERVAL_ENTRIES
-            && self.node.snapshot.is_some()
-            && !self.node.snapshotting.swap(true, Ordering::SeqCst)
+            && self.snapshot.is_some()
+            && !self.snapshotting.swap(true, Ordering::SeqCst)
         {
-            let node = Arc::clone(&self.node);
+            let node = Arc::clone(self);
             std::thread::spawn(move || {
                 if let Err(e) = node.save_snapshot() {
                     tracing::warn!("periodic projection snapshot failed: {e:#}");
@@ -668,5 +733,187 @@ impl Sequencer {
                 node.snapshotting.store(false, Ordering::SeqCst);
             });
         }
+    }
+}
+
+/// Step "integrate": writes entries and their tree hashes (not yet flushed), noting each seq
+/// written in `written` so a failed group can be taken back.
+fn integrate(store: &Store, entries: &[VerifiedEntry], written: &mut Vec<u64>) -> Result<()> {
+    store.check_free_space(entries.iter().map(|e| e.bytes().len() as u64).sum())?;
+    for e in entries {
+        store.put_entry(e.seq(), e.bytes())?;
+        written.push(e.seq());
+        let base = stored_hash_count(e.seq());
+        for (i, h) in stored_hashes_for_record(e.seq(), e.leaf_hash(), store)?.iter().enumerate() {
+            store.put_hash(base + i as u64, h)?;
+        }
+    }
+    Ok(())
+}
+
+/// A mirror writes entries before the checkpoint that vouches for them, and sled may make the
+/// entries durable on its own before that checkpoint: on start, entries past the last adopted
+/// checkpoint are removed, so a mirror never serves what it did not check against a signed root.
+fn drop_unadopted(store: &Store) -> Result<()> {
+    let size = store.recover_size()?;
+    let adopted = match store.latest_checkpoint()? {
+        Some(note) => {
+            let text = note.split_once("\n\n").map(|(t, _)| format!("{t}\n")).unwrap_or_default();
+            Checkpoint::parse_signed_text(&text)
+                .map_err(|e| anyhow::anyhow!("the adopted checkpoint does not parse: {e}"))?
+                .size
+        }
+        None => 0,
+    };
+    if adopted > size {
+        bail!(
+            "the mirror adopted a checkpoint at size {adopted} but its store recovers only {size} entries: \
+             records were lost on disk; remove the data directory and let the mirror follow again"
+        );
+    }
+    if adopted < size {
+        tracing::warn!("dropping {} entries past the last adopted checkpoint ({adopted})", size - adopted);
+        for seq in adopted..size {
+            store.entries_remove(seq)?;
+        }
+        store.flush()?;
+    }
+    Ok(())
+}
+
+/// Why a mirror did not adopt a checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// The entries do not lead to the checkpoint's root: the upstream forked or lied.
+    #[error("the entries lead to root {got}, not the checkpoint's root {want}")]
+    RootMismatch { got: String, want: String },
+    #[error("{0:#}")]
+    Store(anyhow::Error),
+}
+
+impl Mode {
+    /// The log's public key: the one its genesis must name.
+    pub fn public_key(&self) -> [u8; 32] {
+        match self {
+            Mode::Log(key) => key.verifying_key().to_bytes(),
+            Mode::Mirror { log_key, .. } => log_key.public_key().to_bytes(),
+        }
+    }
+}
+
+impl Node {
+    /// The signer of checkpoints for `origin`; `None` on a mirror, which signs nothing.
+    fn log_signer(&self, origin: &str) -> Option<LogSigner> {
+        match &self.mode {
+            Mode::Log(key) => LogSigner::new(origin, key.clone()).ok(),
+            Mode::Mirror { .. } => None,
+        }
+    }
+
+    /// The log's verifier key, once the log has a genesis (its origin).
+    pub fn log_key(&self) -> Option<LogKey> {
+        match &self.mode {
+            Mode::Mirror { log_key, .. } => Some(log_key.clone()),
+            Mode::Log(key) => {
+                let p = self.published.read().ok()?;
+                let origin = p.state.info()?.origin.clone();
+                LogSigner::new(&origin, key.clone()).ok().map(|s| s.log_key().clone())
+            }
+        }
+    }
+
+    /// The upstream URL when this node is a mirror.
+    pub fn mirror_of(&self) -> Option<&str> {
+        match &self.mode {
+            Mode::Mirror { upstream, .. } => Some(upstream),
+            Mode::Log(_) => None,
+        }
+    }
+
+    /// Whether the node has stopped taking appends (shutting down); background tasks end then.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The latest checkpoint as served: the signed note with every cosignature gathered for
+    /// its size.
+    pub fn checkpoint_note(&self) -> Option<(u64, String)> {
+        let latest = self.published.read().ok()?.checkpoint.clone()?;
+        match self.cosigned.read().ok()?.as_ref() {
+            Some((size, note)) if *size == latest.0 => Some((*size, note.clone())),
+            _ => Some(latest),
+        }
+    }
+
+    /// Adds a verified cosignature line to the checkpoint at `size`, if that is still the
+    /// latest. Keeps it in the store so a restart serves it too.
+    pub fn add_cosignature(&self, size: u64, line: &str) -> Result<()> {
+        let Some((latest, _)) = self.checkpoint_note() else { return Ok(()) };
+        if latest != size {
+            return Ok(());
+        }
+        let mut cosigned = self.cosigned.write().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let base = match cosigned.as_ref() {
+            Some((s, note)) if *s == size => note.clone(),
+            _ => match self.published.read().map_err(|_| anyhow::anyhow!("poisoned"))?.checkpoint.clone() {
+                Some((s, note)) if s == size => note,
+                _ => return Ok(()),
+            },
+        };
+        let note = match add_cosignature(&base, line) {
+            Ok(note) => note,
+            // The witness cosigned this size before (a retry after a restart): keep the first.
+            Err(ledger_core::checkpoint::NoteError::DuplicateSignature) => return Ok(()),
+            Err(e) => bail!("adding a cosignature: {e}"),
+        };
+        self.store.put_cosigned(size, &note)?;
+        *cosigned = Some((size, note));
+        Ok(())
+    }
+
+    /// A mirror serves the upstream's note for a size it already holds (it may carry more
+    /// cosignatures than the one adopted); the caller has checked it with the log key.
+    pub fn serve_upstream_note(&self, size: u64, note: &str) {
+        if let Ok(mut c) = self.cosigned.write() {
+            *c = Some((size, note.to_string()));
+        }
+    }
+
+    /// A mirror adopts `entries` (verified and applied to `state` by the caller, starting at
+    /// the published size) with the upstream checkpoint `note` for `checkpoint`, after checking
+    /// the stored tree's root is the checkpoint's. Nothing is published unless all of it holds.
+    pub fn adopt(
+        self: &Arc<Node>,
+        entries: &[VerifiedEntry],
+        checkpoint: &Checkpoint,
+        note: &str,
+    ) -> Result<(), AdoptError> {
+        let _one = self.adopting.lock().map_err(|_| AdoptError::Store(anyhow::anyhow!("poisoned")))?;
+        let store = &self.store;
+        let mut written = Vec::with_capacity(entries.len());
+        let result = (|| -> Result<(), AdoptError> {
+            integrate(store, entries, &mut written).map_err(AdoptError::Store)?;
+            let root = tree_hash(checkpoint.size, store).map_err(|e| AdoptError::Store(e.into()))?;
+            if root != checkpoint.root {
+                return Err(AdoptError::RootMismatch {
+                    got: root.to_base64(),
+                    want: checkpoint.root.to_base64(),
+                });
+            }
+            store.put_checkpoint(checkpoint.size, note).map_err(AdoptError::Store)?;
+            store.flush().map_err(AdoptError::Store)?;
+            if let Err(e) = store.record_signed(note) {
+                tracing::warn!("recording the adopted checkpoint: {e:#}");
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            for seq in written {
+                let _ = store.entries_remove(seq);
+            }
+            return result;
+        }
+        self.publish(entries, Some(note.to_string()));
+        Ok(())
     }
 }

@@ -310,7 +310,7 @@ fn schemas() -> Value {
     let goods = json!({"type": "object", "additionalProperties": {"type": "integer"}});
     json!({
         "Error": object(&["error", "message"], json!({
-            "error": {"type": "string", "description": "SPEC.md §8 code: too_large, malformed, bad_signature, unauthorized, duplicate_id, rule_violation, bad_request, not_found, method_not_allowed, unavailable"},
+            "error": {"type": "string", "description": "SPEC.md §8 code: too_large, malformed, bad_signature, unauthorized, duplicate_id, rule_violation, bad_request, not_found, method_not_allowed, mirror_read_only, unavailable"},
             "message": string,
             "rule": {"type": "string", "description": "the rule refused by"},
             "index": {"type": "integer", "description": "the refused envelope of a batch"},
@@ -384,7 +384,13 @@ fn schemas() -> Value {
         })),
         "Event": object(&["seq", "event"], json!({"seq": int, "event": {"$ref": "#/components/schemas/EventBody"}})),
         "Health": object(&["status", "size", "checkpoint_size"], json!({
-            "status": {"const": "ok"}, "size": int, "checkpoint_size": {"type": ["integer", "null"]},
+            "status": {"enum": ["ok", "fork"], "description": "fork: a mirror holds evidence that its upstream forked"},
+            "size": int, "checkpoint_size": {"type": ["integer", "null"]},
+            "witnesses": {"type": "array", "description": "the witnesses the log declares and what each last answered", "items": object(&["name", "url"], json!({
+                "name": string, "url": string, "cosigned_size": {"type": ["integer", "null"]},
+                "failures": int, "last_error": {"type": ["string", "null"]},
+            }))},
+            "mirror": object(&["upstream", "follow"], json!({"upstream": string, "follow": {"type": "object", "description": "last_error, or fork with both checkpoints as evidence"}})),
         })),
         "Activity": object(&["id", "seq", "kind", "total", "entries"], json!({
             "id": string, "seq": int, "kind": string, "total": int, "entries": {"type": "array"},

@@ -13,6 +13,8 @@ const HASHES: &str = "hashes";
 const CHECKPOINTS: &str = "checkpoints";
 const META: &str = "meta";
 const META_LATEST_CHECKPOINT: &[u8] = b"latest_checkpoint";
+/// The latest checkpoint with the witness cosignatures gathered for it: size (8 bytes) || note.
+const META_LATEST_COSIGNED: &[u8] = b"latest_cosigned";
 /// Beside sled's files: the latest checkpoint signed, see `Store::record_signed`.
 const SIGNED_CHECKPOINT_FILE: &str = "signed-checkpoint";
 
@@ -130,15 +132,25 @@ impl Store {
         }
     }
 
+    /// Keeps the cosigned form of the checkpoint at `size`. Not flushed: cosignatures can be
+    /// gathered again, and sled writes them out within its flush interval anyway.
+    pub fn put_cosigned(&self, size: u64, note: &str) -> Result<()> {
+        let mut value = seq_key(size).to_vec();
+        value.extend_from_slice(note.as_bytes());
+        self.meta.insert(META_LATEST_COSIGNED, value)?;
+        Ok(())
+    }
+
+    pub fn latest_cosigned(&self) -> Result<Option<(u64, String)>> {
+        let Some(v) = self.meta.get(META_LATEST_COSIGNED)? else { return Ok(None) };
+        let (size, note) = v.split_at_checked(8).context("stored cosigned checkpoint is too short")?;
+        let note = String::from_utf8(note.to_vec()).context("stored cosigned checkpoint is not UTF-8")?;
+        Ok(Some((decode_seq(size)?, note)))
+    }
+
     /// Makes every write so far durable: sled's flush, then fsync of its data file.
     pub fn flush(&self) -> Result<()> {
-        self.db.flush().context("flushing the sled log")?;
-        if self.data_file.exists() {
-            File::open(&self.data_file)
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("fsync of {}", self.data_file.display()))?;
-        }
-        Ok(())
+        durable_flush(&self.db, &self.data_file)
     }
 
     /// Refuses to start a write of about `bytes` entry bytes that could fill the filesystem
@@ -188,6 +200,18 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// sled's flush, then an fsync of its data file `data_file` (see `Store::data_file`). The
+/// witness's state uses it too.
+pub fn durable_flush(db: &sled::Db, data_file: &Path) -> Result<()> {
+    db.flush().context("flushing the sled log")?;
+    if data_file.exists() {
+        File::open(data_file)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("fsync of {}", data_file.display()))?;
+    }
+    Ok(())
 }
 
 fn decode_seq(key: &[u8]) -> Result<u64> {

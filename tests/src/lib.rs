@@ -662,6 +662,69 @@ pub mod process {
         }
     }
 
+    /// Any long-running `ledger-node` command (`witness`, `mirror`, `serve` with options) on a
+    /// loopback port, killed (SIGKILL) when dropped. Started once its standard output names
+    /// its URL; the lines printed before that (a witness's verifier key) are kept.
+    pub struct ServerProcess {
+        child: Child,
+        pub url: String,
+        pub lines: Vec<String>,
+        stderr_log: PathBuf,
+    }
+
+    impl ServerProcess {
+        pub fn start(args: &[String], stderr_log: &Path) -> Result<ServerProcess, String> {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(stderr_log)
+                .map_err(|e| format!("{}: {e}", stderr_log.display()))?;
+            let mut child = Command::new(super::ledger_node_bin())
+                .args(args)
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("starting ledger-node {args:?}: {e}"))?;
+            let stdout = child.stdout.take().ok_or("no stdout")?;
+            let mut reader = BufReader::new(stdout);
+            let mut lines = Vec::new();
+            loop {
+                let mut line = String::new();
+                // EOF (the process exited) ends the wait: no timeout is needed.
+                if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                    let _ = child.kill();
+                    let status = child.wait().ok();
+                    return Err(format!(
+                        "ledger-node {args:?} did not start (exit {status:?}, printed {lines:?}); its log:\n{}",
+                        tail_of(stderr_log)
+                    ));
+                }
+                let line = line.trim_end().to_string();
+                // The last URL on the line: a mirror names its upstream first.
+                if let Some(at) = line.rfind("http://127.0.0.1:") {
+                    let url =
+                        line[at..].split_whitespace().next().unwrap_or("").trim_end_matches('/').to_string();
+                    return Ok(ServerProcess { child, url, lines, stderr_log: stderr_log.to_path_buf() });
+                }
+                lines.push(line);
+            }
+        }
+
+        /// The end of the process's standard error, for failure messages.
+        pub fn log_tail(&self) -> String {
+            tail_of(&self.stderr_log)
+        }
+    }
+
+    impl Drop for ServerProcess {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
     fn tail_of(path: &Path) -> String {
         let mut text = String::new();
         if let Ok(mut f) = std::fs::File::open(path) {

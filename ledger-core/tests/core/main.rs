@@ -13,6 +13,7 @@ mod scenario;
 mod support;
 mod text;
 mod time;
+mod witness;
 
 /// Reads a conformance vector file from ../shared/vectors (beside the workspace). Fails the test
 /// loudly when the vectors are missing: a skipped conformance check would look like a pass.
