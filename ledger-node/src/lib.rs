@@ -5,6 +5,7 @@
 pub mod api;
 pub mod client;
 pub mod demo;
+pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

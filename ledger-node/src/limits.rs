@@ -33,3 +33,10 @@ pub const DISK_WRITE_AMPLIFICATION: u64 = 4;
 pub const SNAPSHOT_INTERVAL_ENTRIES: u64 = 100_000;
 /// A start that replayed at least this many entries saves a snapshot at once.
 pub const SNAPSHOT_REPLAY_MIN_ENTRIES: u64 = 10_000;
+
+/// The largest CSV file `ledger-node import` reads.
+pub const IMPORT_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// Rows of one import file: one batch, so that a file is appended all or nothing.
+pub const IMPORT_ROWS_MAX: usize = BATCH_ENVELOPES_MAX;
+/// Columns of an import file's header.
+pub const IMPORT_COLUMNS_MAX: usize = 64;

@@ -3,7 +3,9 @@
 //! everything that went wrong after that).
 #![forbid(unsafe_code)]
 
-use ledger_node::{api, client, demo, keys, node, now_at, open_node, ops, runtime, serve, store, DataDir};
+use ledger_node::{
+    api, client, demo, import, keys, node, now_at, open_node, ops, runtime, serve, store, DataDir,
+};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -109,6 +111,28 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Imports a spreadsheet (CSV, UTF-8 or GBK) of donations, cases, allocations or
+    /// disbursements: every row checked by the node's rules first, then one all-or-nothing
+    /// batch. A re-run of the same file appends nothing twice. See docs/guide-import.md.
+    Import {
+        #[arg(long)]
+        url: String,
+        /// Key files; two for dual control.
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+        #[arg(long)]
+        csv: PathBuf,
+        #[arg(long, value_enum, default_value = "donations")]
+        table: import::Table,
+        #[arg(long, value_enum, default_value = "auto")]
+        encoding: import::Encoding,
+        /// Lists every bad row with its line and reason; appends nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The office's salt register (CSV, mode 0600): identity, salt and commitment per row.
+        #[arg(long)]
+        register: Option<PathBuf>,
     },
     /// Writes the log as JSON Lines to standard output.
     Export {
@@ -299,6 +323,9 @@ fn run(command: Command) -> Result<()> {
         Command::Sign { keys: key_files, add } => sign(&key_files, add.as_deref()),
         Command::Submit { url, files } => client::submit(&url, &files),
         Command::Export { data, url } => export(data.as_deref(), url.as_deref()),
+        Command::Import { url, keys, csv, table, encoding, dry_run, register } => {
+            import::run(&import::ImportArgs { url, keys, csv, table, encoding, dry_run, register })
+        }
         Command::Commitment { identity, salt } => ops::commitment_cmd(&identity, salt.as_deref()),
         Command::Receipt { url, donation, out } => {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("{donation}.receipt.json")));

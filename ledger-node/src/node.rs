@@ -31,6 +31,21 @@ pub enum Accepted {
     New { first_seq: u64, leaf_hashes: Vec<Hash>, checkpoint: String },
     /// Every envelope was already logged, at these seqs (an idempotent retry).
     Existing { seqs: Vec<u64> },
+    /// A dry run: what the rules say of each envelope; nothing was appended.
+    Checked(DryRun),
+}
+
+/// The verdict of a dry run over a batch: each envelope is checked against the state as the
+/// batch's earlier envelopes would leave it, and a refused one is skipped, so every bad
+/// envelope is reported, not only the first.
+#[derive(Debug, Clone, Default)]
+pub struct DryRun {
+    /// Envelopes the rules accept and that are not logged yet.
+    pub new: Vec<usize>,
+    /// Envelopes logged before with the same bytes: (index, seq).
+    pub existing: Vec<(usize, u64)>,
+    /// Envelopes refused: (index, refusal).
+    pub refused: Vec<(usize, Refusal)>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +59,8 @@ pub enum AppendError {
 struct Job {
     envelopes: Vec<VerifiedEnvelope>,
     is_batch: bool,
+    /// Check against the rules only; append nothing.
+    dry_run: bool,
     reply: oneshot::Sender<Result<Accepted, AppendError>>,
 }
 
@@ -341,12 +358,31 @@ impl Node {
         envelopes: Vec<VerifiedEnvelope>,
         is_batch: bool,
     ) -> Result<Accepted, AppendError> {
+        self.submit(envelopes, is_batch, false).await
+    }
+
+    /// Runs a batch through the sequencer's rules against the current state (the same code
+    /// that appends) and reports every envelope's verdict; appends nothing.
+    pub async fn dry_run(&self, envelopes: Vec<VerifiedEnvelope>) -> Result<DryRun, AppendError> {
+        match self.submit(envelopes, true, true).await? {
+            Accepted::Checked(report) => Ok(report),
+            _ => Err(AppendError::Unavailable("the sequencer answered a dry run with an append".into())),
+        }
+    }
+
+    async fn submit(
+        &self,
+        envelopes: Vec<VerifiedEnvelope>,
+        is_batch: bool,
+        dry_run: bool,
+    ) -> Result<Accepted, AppendError> {
         let (reply, answer) = oneshot::channel();
+        let job = Job { envelopes, is_batch, dry_run, reply };
         let sender = self.jobs.lock().ok().and_then(|g| g.clone());
         let Some(sender) = sender else {
             return Err(AppendError::Unavailable("the node is shutting down".into()));
         };
-        match sender.try_send(Job { envelopes, is_batch, reply }) {
+        match sender.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(AppendError::Unavailable("the append queue is full".into()))
@@ -410,6 +446,8 @@ struct Outcome {
     job: Job,
     result: Result<Option<Vec<u64>>, AppendError>,
     entries: std::ops::Range<usize>,
+    /// A dry run's verdicts (its `result` is `Ok(None)` and it has no entries).
+    checked: Option<DryRun>,
 }
 
 /// The one writer. Owns the private state that appends are validated against.
@@ -450,6 +488,16 @@ impl Sequencer {
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(group.len());
         for job in group {
             let start = entries.len();
+            if job.dry_run {
+                let checked = self.dry_run(&job, group_start, &entries);
+                outcomes.push(Outcome {
+                    job,
+                    result: Ok(None),
+                    entries: start..start,
+                    checked: Some(checked),
+                });
+                continue;
+            }
             let result = self.validate_job(&job, group_start, &mut entries);
             if result.is_err() && entries.len() > start {
                 // All or nothing: undo this job's entries by rebuilding the private state
@@ -457,7 +505,7 @@ impl Sequencer {
                 entries.truncate(start);
                 self.rebuild_private(&entries);
             }
-            outcomes.push(Outcome { job, result, entries: start..entries.len() });
+            outcomes.push(Outcome { job, result, entries: start..entries.len(), checked: None });
         }
         let written = if entries.is_empty() { Ok(None) } else { self.write(&entries).map(Some) };
         let checkpoint = match written {
@@ -467,10 +515,13 @@ impl Sequencer {
                 self.rebuild_private(&[]);
                 let message = format!("the log could not be written: {e:#}");
                 for o in outcomes {
-                    let answer = match o.result {
-                        Ok(Some(seqs)) => Ok(Accepted::Existing { seqs }),
-                        Ok(None) => Err(AppendError::Unavailable(message.clone())),
-                        Err(e) => Err(e),
+                    let answer = match (o.result, o.checked) {
+                        (_, Some(checked)) => Ok(Accepted::Checked(checked)),
+                        (result, None) => match result {
+                            Ok(Some(seqs)) => Ok(Accepted::Existing { seqs }),
+                            Ok(None) => Err(AppendError::Unavailable(message.clone())),
+                            Err(e) => Err(e),
+                        },
                     };
                     let _ = o.job.reply.send(answer);
                 }
@@ -482,6 +533,10 @@ impl Sequencer {
         }
         self.publish(&entries, checkpoint.clone());
         for o in outcomes {
+            if let Some(checked) = o.checked {
+                let _ = o.job.reply.send(Ok(Accepted::Checked(checked)));
+                continue;
+            }
             let answer = match o.result {
                 Ok(Some(seqs)) => Ok(Accepted::Existing { seqs }),
                 Ok(None) => Ok(Accepted::New {
@@ -541,6 +596,36 @@ impl Sequencer {
             let refusal = Refusal::new(Rule::DuplicateId, "a batch mixes logged and new envelopes");
             Err(AppendError::Refused { index: index(existing.len()), refusal })
         }
+    }
+
+    /// A dry run: every envelope against a copy of the private state (which already holds the
+    /// group's earlier entries), skipping refused ones so that each verdict is reported.
+    fn dry_run(&self, job: &Job, group_start: u64, pending: &[VerifiedEntry]) -> DryRun {
+        let mut state = self.state.clone();
+        let mut report = DryRun::default();
+        for (i, envelope) in job.envelopes.iter().enumerate() {
+            if let Some(seq) = state.lookup(envelope.event().id().as_str()).map(|(s, _)| s) {
+                if seq < self.state.size() && self.is_same_logged(seq, envelope, group_start, pending) {
+                    report.existing.push((i, seq));
+                } else {
+                    let message =
+                        format!("id {} is already used by the entry at seq {seq}", envelope.event().id());
+                    report.refused.push((i, Refusal { rule: Rule::DuplicateId, message, seq: Some(seq) }));
+                }
+                continue;
+            }
+            let verdict = self.check_genesis_key(envelope).and_then(|()| {
+                let time = self.node.clock.entry_time(envelope, state.last_time_ms());
+                let entry = VerifiedEntry::new(state.size(), state.last_leaf(), time, envelope.clone())?;
+                // `apply` changes nothing when it refuses, so later envelopes see a clean state.
+                state.apply(&entry).map(|_| ())
+            });
+            match verdict {
+                Ok(()) => report.new.push(i),
+                Err(refusal) => report.refused.push((i, refusal)),
+            }
+        }
+        report
     }
 
     /// The node signs checkpoints only for a log whose genesis names the node's own key.

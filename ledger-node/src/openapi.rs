@@ -61,9 +61,18 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/v1/batch",
-        summary: "Append a JSON array of up to 1000 envelopes, all or nothing",
-        params: &[],
-        answers: &[Answer(201, JSON, Some("BatchAppended")), Answer(200, JSON, Some("BatchAlreadyLogged"))],
+        summary: "Append a JSON array of up to 1000 envelopes, all or nothing (or, with dry_run=1, check them all and append nothing)",
+        params: &[Param(
+            "dry_run",
+            In::Query,
+            false,
+            "string",
+            "1: run every rule against the current state, report each envelope's verdict (DryRun), append nothing",
+        )],
+        answers: &[
+            Answer(201, JSON, Some("BatchAppended")),
+            Answer(200, JSON, Some("BatchOk")),
+        ],
         errors: &[400, 403, 409, 413, 422],
     },
     Operation {
@@ -324,6 +333,19 @@ fn schemas() -> Value {
             "first_seq": int, "count": int, "checkpoint": string,
         })),
         "BatchAlreadyLogged": object(&["seqs"], json!({"seqs": {"type": "array", "items": int}})),
+        "BatchOk": {"oneOf": [
+            {"$ref": "#/components/schemas/BatchAlreadyLogged"},
+            {"$ref": "#/components/schemas/DryRun"},
+        ]},
+        "DryRun": object(&["dry_run", "count", "new", "existing", "refusals"], json!({
+            "dry_run": {"const": true},
+            "count": int,
+            "new": {"type": "array", "items": int, "description": "indexes the rules accept, not logged yet"},
+            "existing": {"type": "array", "items": object(&["index", "seq"], json!({"index": int, "seq": int}))},
+            "refusals": {"type": "array", "items": object(&["index", "rule", "message"], json!({
+                "index": int, "rule": string, "message": string, "seq": int,
+            }))},
+        })),
         "Entry": object(&["seq", "prev", "time", "envelope"], json!({
             "seq": int, "prev": string, "time": string, "envelope": {"type": "object"},
         })),
