@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{BoxError, Json, Router};
 use ledger_core::checkpoint::LogSigner;
+use ledger_core::disclosure::{self, Export};
 use ledger_core::dsse::{Envelope, KeyCache, VerifiedEnvelope};
 use ledger_core::encoding::{b64_encode, hash_from_hex};
 use ledger_core::entry::Entry;
@@ -152,6 +153,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/v1/proof/inclusion", get(get_inclusion)),
         ("/v1/proof/consistency", get(get_consistency)),
         ("/v1/balances", get(get_balances)),
+        ("/v1/exports/{name}", get(get_exports)),
         ("/v1/funds", get(get_funds)),
         ("/v1/funds/{id}", get(get_fund)),
         ("/v1/cases/{id}", get(get_case)),
@@ -508,6 +510,43 @@ async fn get_balances(State(node): State<Shared>, Query(q): Query<SizeQuery>) ->
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     Ok(Json(serde_json::to_value(&*balances).map_err(ApiError::internal)?).into_response())
+}
+
+/// `GET /v1/exports/{name}?size=M`: a disclosure export (ledger_core::disclosure) of the log
+/// at tree size M (default: the latest checkpoint's), replayed from the stored entries.
+async fn get_exports(
+    State(node): State<Shared>,
+    Path(name): Path<String>,
+    Query(q): Query<SizeQuery>,
+) -> ApiResult<Response> {
+    let export = Export::parse(&name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no export {name:?}: donations.csv, allocations.csv, disbursements.csv, funds.csv, cases.csv, \
+             iati.xml, 360giving.csv, report-YYYYQn.md, report-YYYYQn.html"
+        ))
+    })?;
+    let latest = published_size(&node)?;
+    let size = q.size.unwrap_or(latest);
+    if size > latest {
+        return Err(ApiError::bad_request(format!("size {size} is beyond the latest checkpoint ({latest})")));
+    }
+    let bytes = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<Vec<u8>, String>> {
+        let (book, state) = node.disclosure_at(size)?;
+        Ok(disclosure::render(export, &book, &state))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::not_found)?;
+    let disposition = format!("inline; filename=\"{}\"", export.name());
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(export.content_type())),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(ApiError::internal)?),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// The event body at `seq`, as JSON.

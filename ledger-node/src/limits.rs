@@ -40,3 +40,5 @@ pub const IMPORT_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
 pub const IMPORT_ROWS_MAX: usize = BATCH_ENVELOPES_MAX;
 /// Columns of an import file's header.
 pub const IMPORT_COLUMNS_MAX: usize = 64;
+/// The largest disclosure export `ledger-node export --url --format` downloads.
+pub const EXPORT_FILE_BYTES_MAX: u64 = 1024 * 1024 * 1024;

@@ -10,6 +10,7 @@ use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use ledger_core::checkpoint::{Checkpoint, LogSigner};
+use ledger_core::disclosure::Book;
 use ledger_core::dsse::VerifiedEnvelope;
 use ledger_core::entry::VerifiedEntry;
 use ledger_core::hash::Hash;
@@ -424,11 +425,7 @@ impl Node {
         {
             return Ok(hit.1);
         }
-        let mut state = State::new();
-        for bytes in self.store.entries(0, size) {
-            let entry = VerifiedEntry::parse_trusted(&bytes?).map_err(|e| anyhow::anyhow!("{e}"))?;
-            state.apply(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
+        let state = replay(&self.store, size, |_| {})?;
         let balances = Arc::new(state.balances());
         if let Ok(mut cache) = self.balances_cache.lock() {
             cache.push_back((size, Arc::clone(&balances)));
@@ -437,6 +434,34 @@ impl Node {
             }
         }
         Ok(balances)
+    }
+}
+
+/// The state at tree size `size`, replayed from the stored log; `each` sees every entry after
+/// it was applied.
+fn replay(store: &Store, size: u64, mut each: impl FnMut(&VerifiedEntry)) -> Result<State> {
+    let mut state = State::new();
+    for bytes in store.entries(0, size) {
+        let entry = VerifiedEntry::parse_trusted(&bytes?).map_err(|e| anyhow::anyhow!("{e}"))?;
+        state.apply(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
+        each(&entry);
+    }
+    Ok(state)
+}
+
+/// The disclosure book and state at tree size `size`, replayed from the stored log: exports
+/// are computed from exactly the entries a verifier replays. `ledger-node export --data` calls
+/// it on a store no node is serving.
+pub fn disclosure_from(store: &Store, size: u64) -> Result<(Book, State)> {
+    let mut book = Book::new();
+    let state = replay(store, size, |entry| book.observe(entry))?;
+    Ok((book, state))
+}
+
+impl Node {
+    /// `disclosure_from` this node's store; `size` ≤ the latest checkpoint's.
+    pub fn disclosure_at(&self, size: u64) -> Result<(Book, State)> {
+        disclosure_from(&self.store, size)
     }
 }
 

@@ -139,6 +139,22 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "get",
+        path: "/v1/exports/{name}",
+        summary: "A disclosure export of the log at a tree size: donations.csv, allocations.csv, disbursements.csv, funds.csv, cases.csv (UTF-8 with BOM, CRLF), iati.xml, 360giving.csv, report-YYYYQn.md, report-YYYYQn.html; byte-identical to `ledger-verify export`",
+        params: &[
+            Param("name", In::Path, true, "string", "the export's file name"),
+            Param("size", In::Query, false, "integer", "tree size ≤ the latest checkpoint's (default: the latest)"),
+        ],
+        answers: &[
+            Answer(200, "text/csv; charset=utf-8", None),
+            Answer(200, "application/xml; charset=utf-8", None),
+            Answer(200, "text/markdown; charset=utf-8", None),
+            Answer(200, "text/html; charset=utf-8", None),
+        ],
+        errors: &[400, 404],
+    },
+    Operation {
+        method: "get",
         path: "/v1/funds",
         summary: "Every fund with its balance",
         params: &[],
@@ -451,10 +467,11 @@ pub fn document() -> Value {
                 Some(name) => json!({"$ref": format!("#/components/schemas/{name}")}),
                 None => json!({"type": "string"}),
             };
-            responses.insert(
-                status.to_string(),
-                json!({"description": "success", "content": {*content_type: {"schema": schema}}}),
-            );
+            // One status may answer several content types (an export is CSV, XML, ...).
+            let response = responses
+                .entry(status.to_string())
+                .or_insert_with(|| json!({"description": "success", "content": {}}));
+            response["content"][*content_type] = json!({"schema": schema});
         }
         for status in op.errors.iter().chain(&[405, 503]) {
             responses.insert(
