@@ -886,6 +886,9 @@ struct Line {
     balance_fen: u64,
 }
 
+/// Which figure of a line an entry adds to.
+type Pick = fn(&mut Line) -> &mut Figure;
+
 struct QuarterReport {
     origin: Origin,
     quarter: Quarter,
@@ -909,37 +912,34 @@ fn quarter_report(book: &Book, state: &State, origin: &Origin, quarter: Quarter)
             continue;
         }
         // Which figure the entry adds to, for the programme and (if any) the fund.
-        let (pick, programme, fund): (fn(&mut Line) -> &mut Figure, Option<Programme>, Option<String>) =
-            match &r.event {
-                Event::DonationReceived(b) => {
-                    let (to_kind, to, p) = donation_home(state, b.id.as_str());
-                    (|l| &mut l.raised, p, (to_kind == "fund").then_some(to))
-                }
-                Event::DonationRefunded(b) => {
-                    let (to_kind, to, p) = donation_home(state, b.donation.as_str());
-                    (|l| &mut l.refunded, p, (to_kind == "fund").then_some(to))
-                }
-                Event::DonationCorrected(b) => {
-                    let (to_kind, to, p) = donation_home(state, b.donation.as_str());
-                    (|l| &mut l.corrected, p, (to_kind == "fund").then_some(to))
-                }
-                Event::AllocationMade(b) => {
-                    let (f, c) = state.allocation_parties(b.id.as_str()).unwrap_or_default();
-                    (|l| &mut l.allocated, state.case_programme(&c), Some(f))
-                }
-                Event::AllocationRevoked(b) => {
-                    let (f, c) = state.allocation_parties(b.allocation.as_str()).unwrap_or_default();
-                    (|l| &mut l.revoked, state.case_programme(&c), Some(f))
-                }
-                Event::DisbursementMade(b) => {
-                    (|l| &mut l.disbursed, state.case_programme(b.case.as_str()), None)
-                }
-                Event::DisbursementReturned(b) => {
-                    let c = state.disbursement_case(b.disbursement.as_str()).unwrap_or_default();
-                    (|l| &mut l.returned, state.case_programme(&c), None)
-                }
-                _ => continue,
-            };
+        let (pick, programme, fund): (Pick, Option<Programme>, Option<String>) = match &r.event {
+            Event::DonationReceived(b) => {
+                let (to_kind, to, p) = donation_home(state, b.id.as_str());
+                (|l| &mut l.raised, p, (to_kind == "fund").then_some(to))
+            }
+            Event::DonationRefunded(b) => {
+                let (to_kind, to, p) = donation_home(state, b.donation.as_str());
+                (|l| &mut l.refunded, p, (to_kind == "fund").then_some(to))
+            }
+            Event::DonationCorrected(b) => {
+                let (to_kind, to, p) = donation_home(state, b.donation.as_str());
+                (|l| &mut l.corrected, p, (to_kind == "fund").then_some(to))
+            }
+            Event::AllocationMade(b) => {
+                let (f, c) = state.allocation_parties(b.id.as_str()).unwrap_or_default();
+                (|l| &mut l.allocated, state.case_programme(&c), Some(f))
+            }
+            Event::AllocationRevoked(b) => {
+                let (f, c) = state.allocation_parties(b.allocation.as_str()).unwrap_or_default();
+                (|l| &mut l.revoked, state.case_programme(&c), Some(f))
+            }
+            Event::DisbursementMade(b) => (|l| &mut l.disbursed, state.case_programme(b.case.as_str()), None),
+            Event::DisbursementReturned(b) => {
+                let c = state.disbursement_case(b.disbursement.as_str()).unwrap_or_default();
+                (|l| &mut l.returned, state.case_programme(&c), None)
+            }
+            _ => continue,
+        };
         pick(&mut total).add(r.seq, fen);
         if let Some(p) = programme {
             pick(programmes.entry(p).or_default()).add(r.seq, fen);
