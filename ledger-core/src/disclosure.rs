@@ -1066,8 +1066,8 @@ fn layout(r: &QuarterReport) -> Layout {
             china_time(end.saturating_sub(1))
         ),
         match r.seqs {
-            Some((a, b)) => format!("本季度记账序号 Seqs logged in the quarter: {a}–{b}"),
-            None => "本季度无记账 No money entries were logged in the quarter".to_string(),
+            Some((a, b)) => format!("本季度资金、基金与个案记账序号 Seqs of the quarter's money, fund and case entries: {a}–{b}"),
+            None => "本季度无资金记账 No money, fund or case entries were logged in the quarter".to_string(),
         },
         format!(
             "计算依据 Computed from the log at tree size {} with root {}; 结余为该树大小时的数额 balances are as at that size (`/v1/balances?size={}`).",
