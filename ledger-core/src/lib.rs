@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod commitment;
+pub mod disclosure;
 pub mod dsse;
 pub mod encoding;
 pub mod entry;

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{BoxError, Json, Router};
+use ledger_core::disclosure::{self, Export};
 use ledger_core::dsse::{Envelope, KeyCache, VerifiedEnvelope};
 use ledger_core::encoding::{b64_encode, hash_from_hex};
 use ledger_core::entry::Entry;
@@ -151,6 +152,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/v1/proof/inclusion", get(get_inclusion)),
         ("/v1/proof/consistency", get(get_consistency)),
         ("/v1/balances", get(get_balances)),
+        ("/v1/exports/{name}", get(get_exports)),
         ("/v1/funds", get(get_funds)),
         ("/v1/funds/{id}", get(get_fund)),
         ("/v1/cases/{id}", get(get_case)),
@@ -234,35 +236,103 @@ async fn post_entry(State(node): State<Shared>, body: Body) -> ApiResult<Respons
         )
             .into_response()),
         Accepted::Existing { seqs } => Ok((StatusCode::OK, Json(json!({"seq": seqs.first()}))).into_response()),
+        Accepted::Checked(_) => Err(ApiError::internal("the sequencer answered an append with a dry run")),
     }
 }
 
-async fn post_batch(State(node): State<Shared>, body: Body) -> ApiResult<Response> {
+#[derive(Deserialize)]
+struct BatchQuery {
+    /// `1` (or `true`): run every rule, report each envelope's verdict, append nothing.
+    dry_run: Option<String>,
+}
+
+/// Parses a batch body: a JSON array of 1 to `BATCH_ENVELOPES_MAX` envelopes, each verified
+/// (steps 1–3) on every core. Each element is the envelope or its refusal.
+fn verify_batch(node: &Node, bytes: &[u8]) -> ApiResult<Vec<Result<VerifiedEnvelope, Refusal>>> {
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::refused(
+            Refusal::new(Rule::Json, format!("a batch is a JSON array of envelopes: {e}")),
+            None,
+        )
+    })?;
+    if items.is_empty() {
+        return Err(ApiError::refused(
+            Refusal::new(Rule::Field, "a batch holds at least one envelope"),
+            None,
+        ));
+    }
+    if items.len() > BATCH_ENVELOPES_MAX {
+        return Err(ApiError::too_large(format!("a batch holds at most {BATCH_ENVELOPES_MAX} envelopes")));
+    }
+    Ok(items.par_iter().map(|raw| verify_one(&node.keys, raw.get().as_bytes())).collect())
+}
+
+/// `POST /v1/batch?dry_run=1`: every envelope through steps 1–7 against the current state,
+/// as if the batch were appended, and every refusal reported with its index; nothing is
+/// appended. An importer lists all bad rows of a spreadsheet this way, judged by the node's
+/// own rules rather than a copy of them.
+async fn post_batch_dry_run(node: Shared, bytes: Bytes) -> ApiResult<Response> {
+    let verifier = Arc::clone(&node);
+    let verified = tokio::task::spawn_blocking(move || verify_batch(&verifier, &bytes))
+        .await
+        .map_err(ApiError::internal)??;
+    let count = verified.len();
+    let mut refused: Vec<(usize, Refusal)> = Vec::new();
+    let mut indexes = Vec::new();
+    let mut envelopes = Vec::new();
+    for (i, r) in verified.into_iter().enumerate() {
+        match r {
+            Ok(e) => {
+                indexes.push(i);
+                envelopes.push(e);
+            }
+            Err(refusal) => refused.push((i, refusal)),
+        }
+    }
+    let mut report = crate::node::DryRun::default();
+    if !envelopes.is_empty() {
+        report = node.dry_run(envelopes).await?;
+    }
+    // Back from positions among the verified envelopes to positions in the request.
+    let at = |i: usize| indexes.get(i).copied().unwrap_or(i);
+    refused.extend(report.refused.into_iter().map(|(i, r)| (at(i), r)));
+    refused.sort_by_key(|(i, _)| *i);
+    let refusals: Vec<Value> = refused
+        .iter()
+        .map(|(i, r)| {
+            let mut v = json!({"index": i, "rule": r.rule.as_str(), "message": r.message});
+            if let Some(seq) = r.seq {
+                v["seq"] = json!(seq);
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "dry_run": true,
+        "count": count,
+        "new": report.new.into_iter().map(at).collect::<Vec<_>>(),
+        "existing": report.existing.into_iter().map(|(i, seq)| json!({"index": at(i), "seq": seq})).collect::<Vec<_>>(),
+        "refusals": refusals,
+    }))
+    .into_response())
+}
+
+async fn post_batch(
+    State(node): State<Shared>,
+    Query(q): Query<BatchQuery>,
+    body: Body,
+) -> ApiResult<Response> {
     refuse_on_mirror(&node)?;
     let bytes = read_body(body, BATCH_REQUEST_BYTES_MAX).await?;
+    match q.dry_run.as_deref() {
+        None | Some("0") | Some("false") => {}
+        Some("1") | Some("true") => return post_batch_dry_run(node, bytes).await,
+        Some(other) => return Err(ApiError::bad_request(format!("dry_run is 1 or 0, not {other:?}"))),
+    }
     let verifier = Arc::clone(&node);
     let envelopes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<VerifiedEnvelope>> {
-        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::refused(
-                Refusal::new(Rule::Json, format!("a batch is a JSON array of envelopes: {e}")),
-                None,
-            )
-        })?;
-        if items.is_empty() {
-            return Err(ApiError::refused(
-                Refusal::new(Rule::Field, "a batch holds at least one envelope"),
-                None,
-            ));
-        }
-        if items.len() > BATCH_ENVELOPES_MAX {
-            return Err(ApiError::too_large(format!(
-                "a batch holds at most {BATCH_ENVELOPES_MAX} envelopes"
-            )));
-        }
         // Steps 1–3 over the whole batch first (SPEC.md §8), on every core.
-        let verified: Vec<Result<VerifiedEnvelope, Refusal>> =
-            items.par_iter().map(|raw| verify_one(&verifier.keys, raw.get().as_bytes())).collect();
-        verified
+        verify_batch(&verifier, &bytes)?
             .into_iter()
             .enumerate()
             .map(|(i, r)| r.map_err(|refusal| ApiError::refused(refusal, Some(i))))
@@ -278,6 +348,7 @@ async fn post_batch(State(node): State<Shared>, body: Body) -> ApiResult<Respons
         )
             .into_response()),
         Accepted::Existing { seqs } => Ok((StatusCode::OK, Json(json!({"seqs": seqs}))).into_response()),
+        Accepted::Checked(_) => Err(ApiError::internal("the sequencer answered an append with a dry run")),
     }
 }
 
@@ -449,6 +520,43 @@ async fn get_balances(State(node): State<Shared>, Query(q): Query<SizeQuery>) ->
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     Ok(Json(serde_json::to_value(&*balances).map_err(ApiError::internal)?).into_response())
+}
+
+/// `GET /v1/exports/{name}?size=M`: a disclosure export (ledger_core::disclosure) of the log
+/// at tree size M (default: the latest checkpoint's), replayed from the stored entries.
+async fn get_exports(
+    State(node): State<Shared>,
+    Path(name): Path<String>,
+    Query(q): Query<SizeQuery>,
+) -> ApiResult<Response> {
+    let export = Export::parse(&name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no export {name:?}: donations.csv, allocations.csv, disbursements.csv, funds.csv, cases.csv, \
+             iati.xml, 360giving.csv, report-YYYYQn.md, report-YYYYQn.html"
+        ))
+    })?;
+    let latest = published_size(&node)?;
+    let size = q.size.unwrap_or(latest);
+    if size > latest {
+        return Err(ApiError::bad_request(format!("size {size} is beyond the latest checkpoint ({latest})")));
+    }
+    let bytes = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<Vec<u8>, String>> {
+        let (book, state) = node.disclosure_at(size)?;
+        Ok(disclosure::render(export, &book, &state))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::not_found)?;
+    let disposition = format!("inline; filename=\"{}\"", export.name());
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(export.content_type())),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(ApiError::internal)?),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// The event body at `seq`, as JSON.

@@ -6,6 +6,7 @@ pub mod api;
 pub mod client;
 pub mod cosign;
 pub mod demo;
+pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

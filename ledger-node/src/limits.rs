@@ -53,3 +53,12 @@ pub const MIRROR_ADOPT_ENTRIES_MAX: u64 = 200_000;
 pub const MIRROR_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// A JSON answer from the upstream (a consistency proof) or its log key.
 pub const MIRROR_ANSWER_BYTES_MAX: u64 = 64 * 1024;
+
+/// The largest CSV file `ledger-node import` reads.
+pub const IMPORT_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// Rows of one import file: one batch, so that a file is appended all or nothing.
+pub const IMPORT_ROWS_MAX: usize = BATCH_ENVELOPES_MAX;
+/// Columns of an import file's header.
+pub const IMPORT_COLUMNS_MAX: usize = 64;
+/// The largest disclosure export `ledger-node export --url --format` downloads.
+pub const EXPORT_FILE_BYTES_MAX: u64 = 1024 * 1024 * 1024;

@@ -4,13 +4,15 @@
 #![forbid(unsafe_code)]
 
 use ledger_node::{
-    api, client, cosign, demo, keys, limits, mirror, node, now_at, open_mirror, open_node, ops, runtime,
-    serve, store, witness, DataDir,
+    api, client, cosign, demo, import, keys, limits, mirror, node, now_at, open_mirror, open_node, ops,
+    runtime, serve, store, witness, DataDir,
 };
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use ledger_core::disclosure::{self, Export};
 use ledger_core::dsse::Envelope;
+use ledger_node::limits::EXPORT_FILE_BYTES_MAX;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -152,12 +154,46 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Writes the log as JSON Lines to standard output.
+    /// Imports a spreadsheet (CSV, UTF-8 or GBK) of donations, cases, allocations or
+    /// disbursements: every row checked by the node's rules first, then one all-or-nothing
+    /// batch. A re-run of the same file appends nothing twice. See docs/guide-import.md.
+    Import {
+        #[arg(long)]
+        url: String,
+        /// Key files; two for dual control.
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+        #[arg(long)]
+        csv: PathBuf,
+        #[arg(long, value_enum, default_value = "donations")]
+        table: import::Table,
+        #[arg(long, value_enum, default_value = "auto")]
+        encoding: import::Encoding,
+        /// Lists every bad row with its line and reason; appends nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The office's salt register (CSV, mode 0600): identity, salt and commitment per row.
+        #[arg(long)]
+        register: Option<PathBuf>,
+    },
+    /// Writes the log as JSON Lines to standard output; or, with --format, disclosure exports
+    /// (donations.csv, ..., iati.xml, 360giving.csv, report-YYYYQn.md/.html, or `all`) into
+    /// --out, computed at --size exactly as `ledger-verify export` computes them.
     Export {
         #[arg(long, conflicts_with = "url")]
         data: Option<PathBuf>,
         #[arg(long)]
         url: Option<String>,
+        /// Disclosure exports to write (repeatable); `all` is every one (with --url: every
+        /// export but the quarterly reports).
+        #[arg(long = "format", value_name = "NAME")]
+        formats: Vec<String>,
+        /// The tree size to compute at (default: the latest).
+        #[arg(long, requires = "formats")]
+        size: Option<u64>,
+        /// Where the disclosure exports are written.
+        #[arg(long, requires = "formats", default_value = ".")]
+        out: PathBuf,
     },
 }
 
@@ -348,7 +384,13 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Sign { keys: key_files, add } => sign(&key_files, add.as_deref()),
         Command::Submit { url, files } => client::submit(&url, &files),
-        Command::Export { data, url } => export(data.as_deref(), url.as_deref()),
+        Command::Export { data, url, formats, size, out } if !formats.is_empty() => {
+            export_disclosures(data.as_deref(), url.as_deref(), &formats, size, &out)
+        }
+        Command::Export { data, url, .. } => export(data.as_deref(), url.as_deref()),
+        Command::Import { url, keys, csv, table, encoding, dry_run, register } => {
+            import::run(&import::ImportArgs { url, keys, csv, table, encoding, dry_run, register })
+        }
         Command::Commitment { identity, salt } => ops::commitment_cmd(&identity, salt.as_deref()),
         Command::Receipt { url, donation, out } => {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("{donation}.receipt.json")));
@@ -609,5 +651,71 @@ fn export(data: Option<&Path>, url: Option<&str>) -> Result<()> {
         _ => bail!("export needs --data DIR or --url URL"),
     }
     out.flush()?;
+    Ok(())
+}
+
+/// The exports `names` asks for; `all` expands to every export of `book` (or the fixed ones).
+fn export_list(names: &[String], book: Option<&ledger_core::disclosure::Book>) -> Result<Vec<Export>> {
+    let mut out = Vec::new();
+    for name in names {
+        if name == "all" {
+            out.extend(book.map_or_else(|| Export::FIXED.to_vec(), |b| b.exports()));
+        } else {
+            out.push(Export::parse(name).with_context(|| {
+                format!("no export {name:?}: donations.csv, allocations.csv, disbursements.csv, funds.csv, cases.csv, iati.xml, 360giving.csv, report-YYYYQn.md, report-YYYYQn.html, all")
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+fn export_disclosures(
+    data: Option<&Path>,
+    url: Option<&str>,
+    names: &[String],
+    size: Option<u64>,
+    out: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let write = |export: &Export, bytes: &[u8]| -> Result<()> {
+        let path = out.join(export.name());
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+        Ok(())
+    };
+    match (data, url) {
+        (Some(dir), None) => {
+            let store = store::Store::open(&DataDir::new(dir).store())?;
+            let latest = store.recover_size()?;
+            let size = size.unwrap_or(latest);
+            if size > latest {
+                bail!("size {size} is beyond the log's {latest} entries");
+            }
+            let (book, state) = node::disclosure_from(&store, size)?;
+            for export in export_list(names, Some(&book))? {
+                let bytes = disclosure::render(export, &book, &state).map_err(|e| anyhow::anyhow!("{e}"))?;
+                write(&export, &bytes)?;
+            }
+        }
+        (None, Some(url)) => {
+            let agent = client::agent();
+            for export in export_list(names, None)? {
+                let mut endpoint = format!("{}/v1/exports/{}", url.trim_end_matches('/'), export.name());
+                if let Some(s) = size {
+                    endpoint.push_str(&format!("?size={s}"));
+                }
+                let mut bytes = Vec::new();
+                agent
+                    .get(&endpoint)
+                    .call()
+                    .with_context(|| format!("GET {endpoint}"))?
+                    .into_reader()
+                    .take(EXPORT_FILE_BYTES_MAX)
+                    .read_to_end(&mut bytes)?;
+                write(&export, &bytes)?;
+            }
+        }
+        _ => bail!("export needs --data DIR or --url URL"),
+    }
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use ledger_core::checkpoint::{add_cosignature, Checkpoint, LogKey, LogSigner};
+use ledger_core::disclosure::Book;
 use ledger_core::dsse::VerifiedEnvelope;
 use ledger_core::entry::VerifiedEntry;
 use ledger_core::hash::Hash;
@@ -31,6 +32,21 @@ pub enum Accepted {
     New { first_seq: u64, leaf_hashes: Vec<Hash>, checkpoint: String },
     /// Every envelope was already logged, at these seqs (an idempotent retry).
     Existing { seqs: Vec<u64> },
+    /// A dry run: what the rules say of each envelope; nothing was appended.
+    Checked(DryRun),
+}
+
+/// The verdict of a dry run over a batch: each envelope is checked against the state as the
+/// batch's earlier envelopes would leave it, and a refused one is skipped, so every bad
+/// envelope is reported, not only the first.
+#[derive(Debug, Clone, Default)]
+pub struct DryRun {
+    /// Envelopes the rules accept and that are not logged yet.
+    pub new: Vec<usize>,
+    /// Envelopes logged before with the same bytes: (index, seq).
+    pub existing: Vec<(usize, u64)>,
+    /// Envelopes refused: (index, refusal).
+    pub refused: Vec<(usize, Refusal)>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +60,8 @@ pub enum AppendError {
 struct Job {
     envelopes: Vec<VerifiedEnvelope>,
     is_batch: bool,
+    /// Check against the rules only; append nothing.
+    dry_run: bool,
     reply: oneshot::Sender<Result<Accepted, AppendError>>,
 }
 
@@ -399,17 +417,36 @@ impl Node {
         envelopes: Vec<VerifiedEnvelope>,
         is_batch: bool,
     ) -> Result<Accepted, AppendError> {
+        self.submit(envelopes, is_batch, false).await
+    }
+
+    /// Runs a batch through the sequencer's rules against the current state (the same code
+    /// that appends) and reports every envelope's verdict; appends nothing.
+    pub async fn dry_run(&self, envelopes: Vec<VerifiedEnvelope>) -> Result<DryRun, AppendError> {
+        match self.submit(envelopes, true, true).await? {
+            Accepted::Checked(report) => Ok(report),
+            _ => Err(AppendError::Unavailable("the sequencer answered a dry run with an append".into())),
+        }
+    }
+
+    async fn submit(
+        &self,
+        envelopes: Vec<VerifiedEnvelope>,
+        is_batch: bool,
+        dry_run: bool,
+    ) -> Result<Accepted, AppendError> {
         if let Some(upstream) = self.mirror_of() {
             return Err(AppendError::Unavailable(format!(
                 "this node is a read-only mirror of {upstream}: submit entries to the log itself"
             )));
         }
         let (reply, answer) = oneshot::channel();
+        let job = Job { envelopes, is_batch, dry_run, reply };
         let sender = self.jobs.lock().ok().and_then(|g| g.clone());
         let Some(sender) = sender else {
             return Err(AppendError::Unavailable("the node is shutting down".into()));
         };
-        match sender.try_send(Job { envelopes, is_batch, reply }) {
+        match sender.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(AppendError::Unavailable("the append queue is full".into()))
@@ -460,11 +497,7 @@ impl Node {
         {
             return Ok(hit.1);
         }
-        let mut state = State::new();
-        for bytes in self.store.entries(0, size) {
-            let entry = VerifiedEntry::parse_trusted(&bytes?).map_err(|e| anyhow::anyhow!("{e}"))?;
-            state.apply(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
+        let state = replay(&self.store, size, |_| {})?;
         let balances = Arc::new(state.balances());
         if let Ok(mut cache) = self.balances_cache.lock() {
             cache.push_back((size, Arc::clone(&balances)));
@@ -476,12 +509,42 @@ impl Node {
     }
 }
 
+/// The state at tree size `size`, replayed from the stored log; `each` sees every entry after
+/// it was applied.
+fn replay(store: &Store, size: u64, mut each: impl FnMut(&VerifiedEntry)) -> Result<State> {
+    let mut state = State::new();
+    for bytes in store.entries(0, size) {
+        let entry = VerifiedEntry::parse_trusted(&bytes?).map_err(|e| anyhow::anyhow!("{e}"))?;
+        state.apply(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
+        each(&entry);
+    }
+    Ok(state)
+}
+
+/// The disclosure book and state at tree size `size`, replayed from the stored log: exports
+/// are computed from exactly the entries a verifier replays. `ledger-node export --data` calls
+/// it on a store no node is serving.
+pub fn disclosure_from(store: &Store, size: u64) -> Result<(Book, State)> {
+    let mut book = Book::new();
+    let state = replay(store, size, |entry| book.observe(entry))?;
+    Ok((book, state))
+}
+
+impl Node {
+    /// `disclosure_from` this node's store; `size` ≤ the latest checkpoint's.
+    pub fn disclosure_at(&self, size: u64) -> Result<(Book, State)> {
+        disclosure_from(&self.store, size)
+    }
+}
+
 /// One job's verdict in a group: `Ok(Some(seqs))` already logged, `Ok(None)` newly accepted
 /// as `entries` of the group, or refused.
 struct Outcome {
     job: Job,
     result: Result<Option<Vec<u64>>, AppendError>,
     entries: std::ops::Range<usize>,
+    /// A dry run's verdicts (its `result` is `Ok(None)` and it has no entries).
+    checked: Option<DryRun>,
 }
 
 /// The one writer. Owns the private state that appends are validated against.
@@ -522,6 +585,16 @@ impl Sequencer {
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(group.len());
         for job in group {
             let start = entries.len();
+            if job.dry_run {
+                let checked = self.dry_run(&job, group_start, &entries);
+                outcomes.push(Outcome {
+                    job,
+                    result: Ok(None),
+                    entries: start..start,
+                    checked: Some(checked),
+                });
+                continue;
+            }
             let result = self.validate_job(&job, group_start, &mut entries);
             if result.is_err() && entries.len() > start {
                 // All or nothing: undo this job's entries by rebuilding the private state
@@ -529,7 +602,7 @@ impl Sequencer {
                 entries.truncate(start);
                 self.rebuild_private(&entries);
             }
-            outcomes.push(Outcome { job, result, entries: start..entries.len() });
+            outcomes.push(Outcome { job, result, entries: start..entries.len(), checked: None });
         }
         let written = if entries.is_empty() { Ok(None) } else { self.write(&entries).map(Some) };
         let checkpoint = match written {
@@ -539,10 +612,13 @@ impl Sequencer {
                 self.rebuild_private(&[]);
                 let message = format!("the log could not be written: {e:#}");
                 for o in outcomes {
-                    let answer = match o.result {
-                        Ok(Some(seqs)) => Ok(Accepted::Existing { seqs }),
-                        Ok(None) => Err(AppendError::Unavailable(message.clone())),
-                        Err(e) => Err(e),
+                    let answer = match (o.result, o.checked) {
+                        (_, Some(checked)) => Ok(Accepted::Checked(checked)),
+                        (result, None) => match result {
+                            Ok(Some(seqs)) => Ok(Accepted::Existing { seqs }),
+                            Ok(None) => Err(AppendError::Unavailable(message.clone())),
+                            Err(e) => Err(e),
+                        },
                     };
                     let _ = o.job.reply.send(answer);
                 }
@@ -554,6 +630,10 @@ impl Sequencer {
         }
         self.node.publish(&entries, checkpoint.clone());
         for o in outcomes {
+            if let Some(checked) = o.checked {
+                let _ = o.job.reply.send(Ok(Accepted::Checked(checked)));
+                continue;
+            }
             let answer = match o.result {
                 Ok(Some(seqs)) => Ok(Accepted::Existing { seqs }),
                 Ok(None) => Ok(Accepted::New {
@@ -613,6 +693,36 @@ impl Sequencer {
             let refusal = Refusal::new(Rule::DuplicateId, "a batch mixes logged and new envelopes");
             Err(AppendError::Refused { index: index(existing.len()), refusal })
         }
+    }
+
+    /// A dry run: every envelope against a copy of the private state (which already holds the
+    /// group's earlier entries), skipping refused ones so that each verdict is reported.
+    fn dry_run(&self, job: &Job, group_start: u64, pending: &[VerifiedEntry]) -> DryRun {
+        let mut state = self.state.clone();
+        let mut report = DryRun::default();
+        for (i, envelope) in job.envelopes.iter().enumerate() {
+            if let Some(seq) = state.lookup(envelope.event().id().as_str()).map(|(s, _)| s) {
+                if seq < self.state.size() && self.is_same_logged(seq, envelope, group_start, pending) {
+                    report.existing.push((i, seq));
+                } else {
+                    let message =
+                        format!("id {} is already used by the entry at seq {seq}", envelope.event().id());
+                    report.refused.push((i, Refusal { rule: Rule::DuplicateId, message, seq: Some(seq) }));
+                }
+                continue;
+            }
+            let verdict = self.check_genesis_key(envelope).and_then(|()| {
+                let time = self.node.clock.entry_time(envelope, state.last_time_ms());
+                let entry = VerifiedEntry::new(state.size(), state.last_leaf(), time, envelope.clone())?;
+                // `apply` changes nothing when it refuses, so later envelopes see a clean state.
+                state.apply(&entry).map(|_| ())
+            });
+            match verdict {
+                Ok(()) => report.new.push(i),
+                Err(refusal) => report.refused.push((i, refusal)),
+            }
+        }
+        report
     }
 
     /// The node signs checkpoints only for a log whose genesis names the node's own key.

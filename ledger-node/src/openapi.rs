@@ -61,9 +61,18 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/v1/batch",
-        summary: "Append a JSON array of up to 1000 envelopes, all or nothing",
-        params: &[],
-        answers: &[Answer(201, JSON, Some("BatchAppended")), Answer(200, JSON, Some("BatchAlreadyLogged"))],
+        summary: "Append a JSON array of up to 1000 envelopes, all or nothing (or, with dry_run=1, check them all and append nothing)",
+        params: &[Param(
+            "dry_run",
+            In::Query,
+            false,
+            "string",
+            "1: run every rule against the current state, report each envelope's verdict (DryRun), append nothing",
+        )],
+        answers: &[
+            Answer(201, JSON, Some("BatchAppended")),
+            Answer(200, JSON, Some("BatchOk")),
+        ],
         errors: &[400, 403, 409, 413, 422],
     },
     Operation {
@@ -127,6 +136,22 @@ pub const OPERATIONS: &[Operation] = &[
         params: &[Param("size", In::Query, false, "integer", "tree size ≤ the latest checkpoint's")],
         answers: &[Answer(200, JSON, Some("Balances"))],
         errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/v1/exports/{name}",
+        summary: "A disclosure export of the log at a tree size: donations.csv, allocations.csv, disbursements.csv, funds.csv, cases.csv (UTF-8 with BOM, CRLF), iati.xml, 360giving.csv, report-YYYYQn.md, report-YYYYQn.html; byte-identical to `ledger-verify export`",
+        params: &[
+            Param("name", In::Path, true, "string", "the export's file name"),
+            Param("size", In::Query, false, "integer", "tree size ≤ the latest checkpoint's (default: the latest)"),
+        ],
+        answers: &[
+            Answer(200, "text/csv; charset=utf-8", None),
+            Answer(200, "application/xml; charset=utf-8", None),
+            Answer(200, "text/markdown; charset=utf-8", None),
+            Answer(200, "text/html; charset=utf-8", None),
+        ],
+        errors: &[400, 404],
     },
     Operation {
         method: "get",
@@ -324,6 +349,19 @@ fn schemas() -> Value {
             "first_seq": int, "count": int, "checkpoint": string,
         })),
         "BatchAlreadyLogged": object(&["seqs"], json!({"seqs": {"type": "array", "items": int}})),
+        "BatchOk": {"oneOf": [
+            {"$ref": "#/components/schemas/BatchAlreadyLogged"},
+            {"$ref": "#/components/schemas/DryRun"},
+        ]},
+        "DryRun": object(&["dry_run", "count", "new", "existing", "refusals"], json!({
+            "dry_run": {"const": true},
+            "count": int,
+            "new": {"type": "array", "items": int, "description": "indexes the rules accept, not logged yet"},
+            "existing": {"type": "array", "items": object(&["index", "seq"], json!({"index": int, "seq": int}))},
+            "refusals": {"type": "array", "items": object(&["index", "rule", "message"], json!({
+                "index": int, "rule": string, "message": string, "seq": int,
+            }))},
+        })),
         "Entry": object(&["seq", "prev", "time", "envelope"], json!({
             "seq": int, "prev": string, "time": string, "envelope": {"type": "object"},
         })),
@@ -435,10 +473,11 @@ pub fn document() -> Value {
                 Some(name) => json!({"$ref": format!("#/components/schemas/{name}")}),
                 None => json!({"type": "string"}),
             };
-            responses.insert(
-                status.to_string(),
-                json!({"description": "success", "content": {*content_type: {"schema": schema}}}),
-            );
+            // One status may answer several content types (an export is CSV, XML, ...).
+            let response = responses
+                .entry(status.to_string())
+                .or_insert_with(|| json!({"description": "success", "content": {}}));
+            response["content"][*content_type] = json!({"schema": schema});
         }
         for status in op.errors.iter().chain(&[405, 503]) {
             responses.insert(

@@ -15,6 +15,7 @@ use crate::report::{
 };
 use indicatif::ProgressBar;
 use ledger_core::checkpoint::{LogKey, WitnessKey};
+use ledger_core::disclosure::Book;
 use ledger_core::entry::VerifiedEntry;
 use ledger_core::hash::{empty_root, Hash};
 use ledger_core::refusal::{Code, Rule};
@@ -43,6 +44,8 @@ pub struct Job {
     pub extra_root_sizes: Vec<u64>,
     /// Entries below this were verified by an earlier run (`--state-dir`).
     pub trusted_below: u64,
+    /// Keep the disclosure book and the final state (`ledger-verify export`).
+    pub disclosure: bool,
 }
 
 /// A run's report and what the caller asked to keep.
@@ -54,6 +57,8 @@ pub struct Outcome {
     /// The log key the checks used.
     pub log_key: Option<LogKey>,
     pub last_leaf: Hash,
+    /// The disclosure book and the state at the last verified entry, if the job asked.
+    pub disclosure: Option<(Book, State)>,
 }
 
 /// The sequential stage: applies each verified entry in order and gathers the figures.
@@ -70,6 +75,7 @@ struct Audit<'a> {
     warnings: Vec<String>,
     warnings_dropped: u64,
     leaf_at: Option<Hash>,
+    book: Option<Book>,
     progress: &'a ProgressBar,
     progress_in_bytes: bool,
 }
@@ -166,6 +172,9 @@ impl Sink for Audit<'_> {
             return ControlFlow::Break(());
         }
         self.flows.observe(&self.state, entry.event());
+        if let Some(book) = &mut self.book {
+            book.observe(&entry);
+        }
         self.signatures += entry.envelope().signers().len() as u64;
         if self.first_ms.is_none() {
             self.first_ms = Some(entry.time().unix_ms());
@@ -232,6 +241,7 @@ pub fn run(
         warnings: Vec::new(),
         warnings_dropped: 0,
         leaf_at: None,
+        book: job.disclosure.then(Book::new),
         progress,
         progress_in_bytes,
     };
@@ -427,12 +437,14 @@ fn finish(audit: Audit<'_>, started: Instant) -> Outcome {
             peak_rss_kib: peak_rss_kib(),
         },
     };
+    let last_leaf = state.last_leaf();
     Outcome {
         report,
         trace,
         leaf_at: audit.leaf_at,
         roots: audit.roots,
         log_key,
-        last_leaf: state.last_leaf(),
+        last_leaf,
+        disclosure: audit.book.map(|book| (book, audit.state)),
     }
 }

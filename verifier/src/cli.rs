@@ -50,6 +50,27 @@ enum Command {
     Trace(TraceArgs),
     /// Check that two signed checkpoints are one history.
     Consistency(ConsistencyArgs),
+    /// Recompute disclosure exports (CSV, IATI, 360Giving, quarterly report) from an export at
+    /// a tree size, byte for byte as the node serves them at `/v1/exports/{name}?size=M`.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The export, JSON Lines.
+    file: PathBuf,
+    /// The tree size to compute at: the first M entries (default: all of them).
+    #[arg(long, value_name = "M")]
+    size: Option<u64>,
+    /// Exports to write (repeatable): donations.csv, allocations.csv, disbursements.csv,
+    /// funds.csv, cases.csv, iati.xml, 360giving.csv, report-YYYYQn.md, report-YYYYQn.html, all.
+    #[arg(long = "format", value_name = "NAME", required = true)]
+    formats: Vec<String>,
+    /// Where to write them.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    out: PathBuf,
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +189,7 @@ pub fn main() -> ExitCode {
         Command::Receipt(a) => a.json,
         Command::Trace(a) => a.json,
         Command::Consistency(a) => a.json,
+        Command::Export(_) => false,
     };
     match run(cli.command) {
         Ok(code) => ExitCode::from(code),
@@ -197,6 +219,7 @@ fn run(command: Command) -> Result<u8> {
         Command::Receipt(a) => run_receipt(a),
         Command::Trace(a) => run_trace(a),
         Command::Consistency(a) => run_consistency(a),
+        Command::Export(a) => run_export(a),
     }
 }
 
@@ -389,4 +412,51 @@ fn run_consistency(a: ConsistencyArgs) -> Result<u8> {
     }
     stdout.flush()?;
     Ok(report.exit_code())
+}
+
+fn run_export(a: ExportArgs) -> Result<u8> {
+    use ledger_core::disclosure::{render, Export};
+    let pinned = pinned_key(&a.log_key)?;
+    let (file, len) = open_export(&a.file)?;
+    let job = Job {
+        command: "export".into(),
+        source_label: a.file.display().to_string(),
+        pinned,
+        disclosure: true,
+        ..Job::default()
+    };
+    let reader = std::io::BufReader::with_capacity(READ_BUFFER_BYTES, file);
+    let source = match a.size {
+        Some(m) => Box::new(ReaderSource::with_limit(reader, m)),
+        None => Box::new(ReaderSource::new(reader)),
+    };
+    let outcome = analysis::run(&job, source, &progress_bar(len, true), true)?;
+    let report = &outcome.report;
+    warn_unpinned(report);
+    if report.exit_code() != EXIT_HOLDS {
+        std::io::stdout().lock().write_all(report::human(report).as_bytes())?;
+        return Ok(report.exit_code());
+    }
+    let (book, state) = outcome.disclosure.context("the run kept no disclosure book")?;
+    if let Some(m) = a.size.filter(|m| *m != state.size()) {
+        bail!("size {m} asked, but {} holds only {} entries", a.file.display(), state.size());
+    }
+    let mut exports = Vec::new();
+    for name in &a.formats {
+        if name == "all" {
+            exports.extend(book.exports());
+        } else {
+            exports.push(Export::parse(name).with_context(|| format!("no export {name:?}"))?);
+        }
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    for export in exports {
+        let bytes = render(export, &book, &state).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let path = a.out.join(export.name());
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        writeln!(stdout, "{}", path.display())?;
+    }
+    writeln!(stdout, "computed at tree size {} with root {}", state.size(), state.root().to_base64())?;
+    Ok(EXIT_HOLDS)
 }

@@ -2,12 +2,6 @@
 //! times in UTC+08:00 (SPEC.md §2: reports group events by entry time, shown in UTC+08:00),
 //! and the programmes' Chinese names.
 
-use ledger_core::time::civil_from_days;
-
-/// UTC+08:00, the time zone reports are shown in.
-pub const REPORT_OFFSET_MS: i64 = 8 * 60 * 60 * 1000;
-const MS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
-
 /// `1234567` → `"1,234,567"`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -28,28 +22,17 @@ pub fn yuan(fen: u64) -> String {
 
 /// Fen as yuan without symbol or separators: `123456` → `"1234.56"`.
 pub fn yuan_plain(fen: u64) -> String {
-    format!("{}.{:02}", fen / 100, fen % 100)
+    ledger_core::disclosure::yuan_plain(fen)
 }
 
 /// A Unix millisecond time as `YYYY-MM-DD HH:MM:SS +08:00`.
 pub fn report_time(ms: i64) -> String {
-    let local = ms.saturating_add(REPORT_OFFSET_MS);
-    let days = local.div_euclid(MS_PER_DAY);
-    let in_day = local.rem_euclid(MS_PER_DAY);
-    match civil_from_days(days) {
-        Some((y, m, d)) => format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +08:00",
-            in_day / 3_600_000,
-            in_day / 60_000 % 60,
-            in_day / 1000 % 60
-        ),
-        None => format!("{ms} ms"),
-    }
+    ledger_core::disclosure::china_time(ms)
 }
 
 /// A Unix millisecond time as the date `YYYY-MM-DD` in UTC+08:00.
 pub fn report_date(ms: i64) -> String {
-    report_time(ms).chars().take(10).collect()
+    ledger_core::disclosure::china_date(ms)
 }
 
 /// The Chinese name of a programme (the six forms of help, 六助, and the general fund).

@@ -140,6 +140,58 @@ async fn a_batch_is_all_or_nothing_and_names_the_bad_envelope() {
     assert_eq!(s, 400);
 }
 
+#[tokio::test]
+async fn a_dry_run_judges_every_envelope_and_appends_nothing() {
+    let f = populated().await;
+    let size = f.size().await;
+    let intake = role_key(Role::Intake);
+    let d = |id: &str, fund: &str, amount: u64| {
+        sign(
+            &json!({"v":1,"kind":"donation.received","id":id,"at":now(),"fund":fund,"amount_fen":amount,"channel":"cash"}),
+            &[&intake],
+        )
+    };
+    let batch = |envs: Vec<ledger_core::dsse::Envelope>| {
+        format!("[{}]", envs.iter().map(|e| e.to_json()).collect::<Vec<_>>().join(",")).into_bytes()
+    };
+    let logged = d("DR-logged", "F-gen", 5);
+    f.expect(201, logged.clone()).await;
+    let mut forged = d("DR-forged", "F-gen", 1);
+    forged.signatures[0].sig = d("DR-other", "F-gen", 1).signatures[0].sig.clone();
+    // Index 2 is refused, and index 3 is judged without it: every verdict, not only the first.
+    let envs = vec![
+        d("DR-1", "F-gen", 10),
+        logged,
+        d("DR-2", "F-nope", 10),
+        d("DR-3", "F-gen", 30),
+        forged,
+        d("DR-1", "F-gen", 10),
+        bad_alloc(),
+    ];
+    let (s, b) = f.request("POST", "/v1/batch?dry_run=1", batch(envs)).await;
+    let v: Value = serde_json::from_slice(&b).expect("json");
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["count"], 7);
+    assert_eq!(v["new"], json!([0, 3]));
+    assert_eq!(v["existing"], json!([{"index": 1, "seq": size}]));
+    let refusals: Vec<(u64, &str)> = v["refusals"]
+        .as_array()
+        .expect("refusals")
+        .iter()
+        .map(|r| (r["index"].as_u64().expect("index"), r["rule"].as_str().expect("rule")))
+        .collect();
+    assert_eq!(
+        refusals,
+        [(2, "unknown_reference"), (4, "bad_signature"), (5, "duplicate_id"), (6, "insufficient_funds")]
+    );
+    assert_eq!(f.size().await, size + 1, "a dry run appends nothing");
+    let (s, _) = f.request("GET", "/v1/events/DR-1", Vec::new()).await;
+    assert_eq!(s, 404);
+    let (s, b) = f.request("POST", "/v1/batch?dry_run=maybe", b"[]".to_vec()).await;
+    assert_eq!(s, 400, "{}", String::from_utf8_lossy(&b));
+}
+
 fn bad_alloc() -> ledger_core::dsse::Envelope {
     sign(
         &json!({"v":1,"kind":"allocation.made","id":"B-bad2","at":now(),"fund":"F-med","case":"C-1","amount_fen":999_999,"decision":"m"}),

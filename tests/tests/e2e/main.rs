@@ -2,4 +2,5 @@
 //! subject (see tests/src/lib.rs for how the binaries and the browser are found).
 #![forbid(unsafe_code)]
 
+mod exports;
 mod page;

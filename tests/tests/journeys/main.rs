@@ -13,6 +13,7 @@
 mod auditor;
 mod donor;
 mod hotline;
+mod import;
 
 use ed25519_dalek::SigningKey;
 use ledger_core::dsse::{key_hex, Envelope};
