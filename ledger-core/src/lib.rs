@@ -21,5 +21,6 @@ pub mod rules;
 pub mod sample;
 pub mod scenario;
 pub mod text;
+pub mod tiles;
 pub mod time;
 pub mod types;

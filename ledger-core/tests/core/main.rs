@@ -12,6 +12,7 @@ mod sample;
 mod scenario;
 mod support;
 mod text;
+mod tiles;
 mod time;
 
 /// Reads a conformance vector file from ../shared/vectors (beside the workspace). Fails the test
