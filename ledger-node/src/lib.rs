@@ -14,6 +14,8 @@ pub mod ops;
 pub mod page;
 pub mod snapshot;
 pub mod store;
+pub mod tiles;
+pub mod publish;
 pub mod views;
 
 use anyhow::{bail, Context, Result};

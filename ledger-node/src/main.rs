@@ -3,7 +3,7 @@
 //! everything that went wrong after that).
 #![forbid(unsafe_code)]
 
-use ledger_node::{api, client, demo, keys, node, now_at, open_node, ops, runtime, serve, store, DataDir};
+use ledger_node::{api, client, demo, keys, node, now_at, open_node, ops, publish, runtime, serve, store, DataDir};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -109,6 +109,15 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Writes the log as static C2SP tlog-tiles files (checkpoint, hash tiles, entry bundles)
+    /// for any static web host; run again after more appends to add only what is new. Reads
+    /// the store directly, so the node must not be serving this data directory meanwhile.
+    Publish {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Writes the log as JSON Lines to standard output.
     Export {
@@ -299,6 +308,7 @@ fn run(command: Command) -> Result<()> {
         Command::Sign { keys: key_files, add } => sign(&key_files, add.as_deref()),
         Command::Submit { url, files } => client::submit(&url, &files),
         Command::Export { data, url } => export(data.as_deref(), url.as_deref()),
+        Command::Publish { data, out } => publish(&data, &out),
         Command::Commitment { identity, salt } => ops::commitment_cmd(&identity, salt.as_deref()),
         Command::Receipt { url, donation, out } => {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("{donation}.receipt.json")));
@@ -468,6 +478,27 @@ fn sign(key_files: &[PathBuf], add: Option<&Path>) -> Result<()> {
 fn trim_ascii_end(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
     &bytes[..end]
+}
+
+fn publish(data: &Path, out: &Path) -> Result<()> {
+    let dir = DataDir::new(data);
+    store::check_data_dir(data)?;
+    if !dir.store().exists() {
+        bail!("{} holds no ledger", data.display());
+    }
+    let log_key = keys::read_secret(&dir.log_key())?;
+    let store = store::Store::open(&dir.store())
+        .context("publish reads the store itself: stop `ledger-node serve` on this data directory first")?;
+    let summary = publish::publish(&store, &log_key, out)?;
+    println!(
+        "published size {} (was {}) in {}: {} tile files written, {} full tiles already there",
+        summary.size,
+        summary.previous_size,
+        out.display(),
+        summary.written,
+        summary.kept
+    );
+    Ok(())
 }
 
 fn export(data: Option<&Path>, url: Option<&str>) -> Result<()> {
