@@ -145,7 +145,8 @@ impl Tile {
         };
         let (index, width) = match rest.split_once(".p/") {
             Some((index, width)) => {
-                let width = parse_decimal(width).ok_or(TileError::BadPath("width is not a canonical number"))?;
+                let width =
+                    parse_decimal(width).ok_or(TileError::BadPath("width is not a canonical number"))?;
                 if width == 0 || width >= TILE_WIDTH {
                     return Err(TileError::BadCoordinates("a partial tile's width is 1 to 255"));
                 }
@@ -184,7 +185,8 @@ impl Tile {
     /// for bundles and for tiles beyond any 64-bit tree.
     pub fn stored_hash_indexes(&self) -> Option<Vec<u64>> {
         let TileKind::Hashes { level } = self.kind else { return None };
-        let tree_level = u8::try_from(u32::from(level).checked_mul(TILE_HEIGHT)?).ok().filter(|l| *l <= 63)?;
+        let tree_level =
+            u8::try_from(u32::from(level).checked_mul(TILE_HEIGHT)?).ok().filter(|l| *l <= 63)?;
         let first = self.first()?;
         (0..self.width())
             .map(|i| {
@@ -219,7 +221,7 @@ fn available(kind: TileKind, index: u64, size: u64) -> Option<u64> {
 /// `1234067` → `x001/x234/067`.
 fn index_path(index: u64) -> String {
     let digits = index.to_string();
-    let padding = (INDEX_SEGMENT_DIGITS - digits.len() % INDEX_SEGMENT_DIGITS) % INDEX_SEGMENT_DIGITS;
+    let padding = digits.len().next_multiple_of(INDEX_SEGMENT_DIGITS).saturating_sub(digits.len());
     let padded = format!("{}{digits}", "0".repeat(padding));
     let groups: Vec<&str> = padded
         .as_bytes()
@@ -246,7 +248,9 @@ fn parse_index(text: &str) -> Result<u64, TileError> {
     let mut value: u64 = 0;
     for (i, segment) in segments.iter().enumerate() {
         let digits = if i < last {
-            segment.strip_prefix('x').ok_or(TileError::BadPath("an index segment but the last lacks its x"))?
+            segment
+                .strip_prefix('x')
+                .ok_or(TileError::BadPath("an index segment but the last lacks its x"))?
         } else {
             segment
         };
@@ -312,7 +316,7 @@ pub fn encode_hash_tile(hashes: &[Hash]) -> Vec<u8> {
 
 /// Reads a hash tile's bytes: exactly `width` hashes.
 pub fn parse_hash_tile(tile: &Tile, bytes: &[u8]) -> Result<Vec<Hash>, TileError> {
-    let expected = usize::from(tile.width).checked_mul(HASH_BYTES).unwrap_or(usize::MAX);
+    let expected = usize::from(tile.width).saturating_mul(HASH_BYTES);
     if bytes.len() != expected {
         return Err(TileError::BadBytes {
             path: tile.path(),
@@ -463,7 +467,8 @@ impl<'a, S: TileSource> TileHashReader<'a, S> {
         let (level, n) = split_stored_hash_index(index);
         let tile_level = u8::try_from(u32::from(level) / TILE_HEIGHT).unwrap_or(u8::MAX);
         let within = u32::from(level) % TILE_HEIGHT;
-        let beyond = || MerkleError::Read(format!("stored hash {index} is beyond the tree of size {}", self.size));
+        let beyond =
+            || MerkleError::Read(format!("stored hash {index} is beyond the tree of size {}", self.size));
         let first = n.checked_shl(within).filter(|f| f.checked_shr(within) == Some(n)).ok_or_else(beyond)?;
         let count = 1u64.checked_shl(within).ok_or_else(beyond)?;
         let kind = TileKind::Hashes { level: tile_level };

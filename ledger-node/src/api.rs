@@ -383,7 +383,8 @@ async fn get_tile(State(node): State<Shared>, Path(path): Path<String>) -> ApiRe
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let cache = if tile.is_partial() { crate::tiles::CACHE_PARTIAL_TILE } else { crate::tiles::CACHE_FULL_TILE };
+    let cache =
+        if tile.is_partial() { crate::tiles::CACHE_PARTIAL_TILE } else { crate::tiles::CACHE_FULL_TILE };
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),

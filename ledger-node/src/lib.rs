@@ -12,10 +12,10 @@ pub mod node;
 pub mod openapi;
 pub mod ops;
 pub mod page;
+pub mod publish;
 pub mod snapshot;
 pub mod store;
 pub mod tiles;
-pub mod publish;
 pub mod views;
 
 use anyhow::{bail, Context, Result};

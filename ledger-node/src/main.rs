@@ -3,7 +3,9 @@
 //! everything that went wrong after that).
 #![forbid(unsafe_code)]
 
-use ledger_node::{api, client, demo, keys, node, now_at, open_node, ops, publish, runtime, serve, store, DataDir};
+use ledger_node::{
+    api, client, demo, keys, node, now_at, open_node, ops, publish, runtime, serve, store, DataDir,
+};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -111,11 +113,16 @@ enum Command {
         command: AuditCommand,
     },
     /// Writes the log as static C2SP tlog-tiles files (checkpoint, hash tiles, entry bundles)
-    /// for any static web host; run again after more appends to add only what is new. Reads
-    /// the store directly, so the node must not be serving this data directory meanwhile.
+    /// for any static web host; run again after more appends to add only what is new. Reads a
+    /// stopped node's store (--data) or a running node's tiles (--url, with --log-key).
     Publish {
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        data: Option<PathBuf>,
+        #[arg(long, requires = "log_key")]
+        url: Option<String>,
+        /// The log's verifier key (`origin+hash+base64`), to check the node's checkpoint.
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -308,7 +315,9 @@ fn run(command: Command) -> Result<()> {
         Command::Sign { keys: key_files, add } => sign(&key_files, add.as_deref()),
         Command::Submit { url, files } => client::submit(&url, &files),
         Command::Export { data, url } => export(data.as_deref(), url.as_deref()),
-        Command::Publish { data, out } => publish(&data, &out),
+        Command::Publish { data, url, log_key, out } => {
+            publish(data.as_deref(), url.as_deref(), log_key.as_deref(), &out)
+        }
         Command::Commitment { identity, salt } => ops::commitment_cmd(&identity, salt.as_deref()),
         Command::Receipt { url, donation, out } => {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("{donation}.receipt.json")));
@@ -480,16 +489,29 @@ fn trim_ascii_end(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
-fn publish(data: &Path, out: &Path) -> Result<()> {
-    let dir = DataDir::new(data);
-    store::check_data_dir(data)?;
-    if !dir.store().exists() {
-        bail!("{} holds no ledger", data.display());
-    }
-    let log_key = keys::read_secret(&dir.log_key())?;
-    let store = store::Store::open(&dir.store())
-        .context("publish reads the store itself: stop `ledger-node serve` on this data directory first")?;
-    let summary = publish::publish(&store, &log_key, out)?;
+fn publish(data: Option<&Path>, url: Option<&str>, log_key: Option<&str>, out: &Path) -> Result<()> {
+    let summary = match (data, url, log_key) {
+        (Some(data), None, _) => {
+            let dir = DataDir::new(data);
+            store::check_data_dir(data)?;
+            if !dir.store().exists() {
+                bail!("{} holds no ledger", data.display());
+            }
+            let secret = keys::read_secret(&dir.log_key())?;
+            let store = store::Store::open(&dir.store()).context(
+                "publish --data reads the store itself: stop `ledger-node serve` on it first, or use --url",
+            )?;
+            let source = publish::StoreSource(&store);
+            let key = publish::log_key_of(&publish::Source::checkpoint(&source)?, &secret)?;
+            publish::publish(&source, &key, out)?
+        }
+        (None, Some(url), Some(vkey)) => {
+            let key = ledger_core::checkpoint::LogKey::parse(vkey.trim())
+                .map_err(|e| anyhow::anyhow!("--log-key is not a log verifier key: {e}"))?;
+            publish::publish(&publish::NodeSource::new(url), &key, out)?
+        }
+        _ => bail!("publish needs --data DIR, or --url URL with --log-key VKEY"),
+    };
     println!(
         "published size {} (was {}) in {}: {} tile files written, {} full tiles already there",
         summary.size,

@@ -1,6 +1,8 @@
 //! `ledger-node publish`: writes the log as static C2SP `tlog-tiles` files (`checkpoint`,
 //! `tile/<L>/<N>[.p/<W>]`, `tile/entries/<N>[.p/<W>]`) so that any static web host, object store
-//! or CDN can serve every read a verifier needs.
+//! or CDN can serve every read a verifier needs. The tiles come from a stopped node's store or
+//! from a running node's `/tile/...`; either way the checkpoint must verify under the log key
+//! and the tiles must give its root before anything is written.
 //!
 //! Incremental: the directory's own `checkpoint` says what it already holds, and only the tiles
 //! the new tree adds are written. Full tiles are never rewritten (their bytes cannot change);
@@ -15,9 +17,12 @@ use crate::tiles::tile_bytes;
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use ledger_core::checkpoint::{open_checkpoint, LogKey, LogSigner};
+use ledger_core::hash::Hash;
 use ledger_core::limits::NOTE_BYTES_MAX;
-use ledger_core::merkle::tree_hash;
-use ledger_core::tiles::new_tiles;
+use ledger_core::merkle::{tree_hash, MerkleError};
+use ledger_core::tiles::{
+    new_tiles, parse_hash_tile, Tile, TileHashReader, TileSource, ENTRY_BUNDLE_BYTES_MAX, HASH_TILE_BYTES_MAX,
+};
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -37,25 +42,107 @@ pub struct Summary {
     pub kept: u64,
 }
 
-/// Publishes the store's latest checkpoint and the tiles of its tree into `out`.
-pub fn publish(store: &Store, log_key: &SigningKey, out: &Path) -> Result<Summary> {
-    let note = store.latest_checkpoint()?.context("the ledger has no checkpoint yet: nothing to publish")?;
-    let key = log_key_of(&note, log_key)?;
-    let checkpoint = open_checkpoint(&note, &key, &[])
-        .map_err(|e| anyhow::anyhow!("the store's latest checkpoint does not verify under the log key: {e}"))?
+/// Where the tiles come from: the store itself (`--data`, node stopped) or a running node's
+/// `/checkpoint` and `/tile/...` (`--url`).
+pub trait Source {
+    /// The latest signed checkpoint.
+    fn checkpoint(&self) -> Result<String>;
+    /// The bytes of `tile`, which the latest checkpoint's tree holds.
+    fn tile_bytes(&self, tile: &Tile) -> Result<Vec<u8>>;
+}
+
+/// The store of a data directory.
+pub struct StoreSource<'a>(pub &'a Store);
+
+impl Source for StoreSource<'_> {
+    fn checkpoint(&self) -> Result<String> {
+        self.0.latest_checkpoint()?.context("the ledger has no checkpoint yet: nothing to publish")
+    }
+    fn tile_bytes(&self, tile: &Tile) -> Result<Vec<u8>> {
+        tile_bytes(self.0, tile)
+    }
+}
+
+/// A running node, read as any tlog-tiles client reads it.
+pub struct NodeSource {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl NodeSource {
+    pub fn new(url: &str) -> NodeSource {
+        NodeSource { agent: crate::client::agent(), base: url.trim_end_matches('/').to_string() }
+    }
+
+    fn get(&self, path: &str, max: usize) -> Result<Vec<u8>> {
+        let url = format!("{}/{path}", self.base);
+        let response = self.agent.get(&url).call().with_context(|| format!("GET {url}"))?;
+        let mut body = Vec::new();
+        response
+            .into_reader()
+            .take(max as u64 + 1)
+            .read_to_end(&mut body)
+            .with_context(|| format!("reading {url}"))?;
+        if body.len() > max {
+            bail!("{url} answered more than {max} bytes");
+        }
+        Ok(body)
+    }
+}
+
+impl Source for NodeSource {
+    fn checkpoint(&self) -> Result<String> {
+        String::from_utf8(self.get(CHECKPOINT_FILE, NOTE_BYTES_MAX)?)
+            .context("the node's checkpoint is not UTF-8")
+    }
+    fn tile_bytes(&self, tile: &Tile) -> Result<Vec<u8>> {
+        let max = if tile.entry_range().is_some() { ENTRY_BUNDLE_BYTES_MAX } else { HASH_TILE_BYTES_MAX };
+        self.get(&tile.path(), max)
+    }
+}
+
+/// A source's hash tiles as `ledger_core::tiles` reads them, to recompute roots from tiles.
+struct HashTiles<'a, S>(&'a S);
+
+impl<S: Source> TileSource for HashTiles<'_, S> {
+    fn read_tile(&self, tile: &Tile) -> Result<Vec<Hash>, MerkleError> {
+        let bytes = self.0.tile_bytes(tile).map_err(|e| MerkleError::Read(format!("{e:#}")))?;
+        parse_hash_tile(tile, &bytes).map_err(|e| MerkleError::Read(e.to_string()))
+    }
+}
+
+/// The root of the tree of `size` leaves, recomputed from the source's tiles at `tiles_size`.
+fn root_from_tiles(source: &impl Source, tiles_size: u64, size: u64) -> Result<Hash> {
+    tree_hash(size, &TileHashReader::new(tiles_size, &HashTiles(source)))
+        .with_context(|| format!("recomputing the root of size {size} from the tiles"))
+}
+
+/// The log key of a data directory: its secret key, named by the origin its checkpoint carries.
+pub fn log_key_of(note: &str, key: &SigningKey) -> Result<LogKey> {
+    let origin = note.split('\n').next().unwrap_or_default();
+    let signer = LogSigner::new(origin, key.clone())
+        .map_err(|e| anyhow::anyhow!("the latest checkpoint names no valid origin: {e}"))?;
+    Ok(signer.log_key().clone())
+}
+
+/// Publishes the source's latest checkpoint, which must verify under `key`, and the tiles of
+/// its tree into `out`.
+pub fn publish(source: &impl Source, key: &LogKey, out: &Path) -> Result<Summary> {
+    let note = source.checkpoint()?;
+    let checkpoint = open_checkpoint(&note, key, &[])
+        .map_err(|e| anyhow::anyhow!("the latest checkpoint does not verify under the log key: {e}"))?
         .checkpoint;
     let size = checkpoint.size;
-    // The tiles come from the store: they must make the very tree the checkpoint signs.
-    let root = tree_hash(size, store).context("recomputing the checkpoint's root from the store")?;
-    if root != checkpoint.root {
-        bail!("the store's tree of size {size} does not have the root its checkpoint signs: refusing to publish");
+    // The tiles must make the very tree the checkpoint signs: its root, from the right edge.
+    if root_from_tiles(source, size, size)? != checkpoint.root {
+        bail!("the tiles of size {size} do not give the root the checkpoint signs: refusing to publish");
     }
 
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let previous_size = match read_previous(out)? {
         None => 0,
         Some(old_note) => {
-            let old = open_checkpoint(&old_note, &key, &[])
+            let old = open_checkpoint(&old_note, key, &[])
                 .map_err(|e| {
                     anyhow::anyhow!(
                         "{} holds a checkpoint that is not this log's ({e}): publish into another directory",
@@ -65,14 +152,14 @@ pub fn publish(store: &Store, log_key: &SigningKey, out: &Path) -> Result<Summar
                 .checkpoint;
             if old.size > size {
                 bail!(
-                    "{} already holds a checkpoint of size {}, larger than the store's {size}: refusing to roll it back",
+                    "{} already holds a checkpoint of size {}, larger than the source's {size}: refusing to roll it back",
                     out.display(),
                     old.size
                 );
             }
-            if tree_hash(old.size, store).ok() != Some(old.root) {
+            if root_from_tiles(source, size, old.size).ok() != Some(old.root) {
                 bail!(
-                    "{} holds a checkpoint of size {} whose root is not this store's: a fork or another copy of the log; refusing to mix them",
+                    "{} holds a checkpoint of size {} whose root is not this log's: a fork or another copy of the log; refusing to mix them",
                     out.display(),
                     old.size
                 );
@@ -88,19 +175,11 @@ pub fn publish(store: &Store, log_key: &SigningKey, out: &Path) -> Result<Summar
             summary.kept += 1;
             continue;
         }
-        write_atomically(&path, &tile_bytes(store, &tile)?)?;
+        write_atomically(&path, &source.tile_bytes(&tile)?)?;
         summary.written += 1;
     }
     write_atomically(&out.join(CHECKPOINT_FILE), note.as_bytes())?;
     Ok(summary)
-}
-
-/// The log key of the checkpoint's origin (the note's first line) and this ledger's key.
-fn log_key_of(note: &str, key: &SigningKey) -> Result<LogKey> {
-    let origin = note.split('\n').next().unwrap_or_default();
-    let signer = LogSigner::new(origin, key.clone())
-        .map_err(|e| anyhow::anyhow!("the latest checkpoint names no valid origin: {e}"))?;
-    Ok(signer.log_key().clone())
 }
 
 /// The checkpoint a previous run left in `out`, if any.
@@ -131,6 +210,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     file.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
     file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }

@@ -25,7 +25,9 @@ pub fn tile_bytes(store: &Store, tile: &Tile) -> Result<Vec<u8>> {
         }
         return encode_entry_bundle(entries.iter().map(|e| e.as_ref())).context("encoding an entry bundle");
     }
-    let indexes = tile.stored_hash_indexes().with_context(|| format!("{} is beyond any tree", tile.path()))?;
-    let hashes = store.read_hashes(&indexes).with_context(|| format!("reading the hashes of {}", tile.path()))?;
+    let indexes =
+        tile.stored_hash_indexes().with_context(|| format!("{} is beyond any tree", tile.path()))?;
+    let hashes =
+        store.read_hashes(&indexes).with_context(|| format!("reading the hashes of {}", tile.path()))?;
     Ok(encode_hash_tile(&hashes))
 }

@@ -21,8 +21,8 @@ use ledger_core::checkpoint::{LogKey, WitnessKey};
 use ledger_core::hash::{leaf_hash, Hash};
 use ledger_core::limits::NOTE_BYTES_MAX;
 use ledger_core::tiles::{
-    encode_hash_tile, parse_entry_bundle, parse_hash_tile, Tile, TileBuilder, TileKind, ENTRY_BUNDLE_BYTES_MAX,
-    HASH_TILE_BYTES_MAX,
+    encode_hash_tile, parse_entry_bundle, parse_hash_tile, Tile, TileBuilder, TileKind,
+    ENTRY_BUNDLE_BYTES_MAX, HASH_TILE_BYTES_MAX,
 };
 use serde_json::json;
 use std::io::Read;
@@ -206,9 +206,11 @@ impl LineSource for TileLines {
 pub fn run(opts: TilesOptions) -> Result<Outcome> {
     let location = Location::parse(&opts.location)?;
     let checkpoint_label = location.label("checkpoint");
-    let note_bytes =
-        location.fetch("checkpoint", NOTE_BYTES_MAX)?.with_context(|| format!("{checkpoint_label} is missing"))?;
-    let note = String::from_utf8(note_bytes).with_context(|| format!("{checkpoint_label} is not UTF-8 text"))?;
+    let note_bytes = location
+        .fetch("checkpoint", NOTE_BYTES_MAX)?
+        .with_context(|| format!("{checkpoint_label} is missing"))?;
+    let note =
+        String::from_utf8(note_bytes).with_context(|| format!("{checkpoint_label} is not UTF-8 text"))?;
     let size = claimed(&note).with_context(|| format!("{checkpoint_label} is not a checkpoint note"))?.size;
 
     let findings = Arc::new(Mutex::new(Findings::default()));

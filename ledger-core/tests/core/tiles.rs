@@ -107,15 +107,18 @@ fn new_tiles_are_what_changed() {
     assert_eq!(paths(3, 5), ["tile/entries/000.p/5", "tile/0/000.p/5"]);
     assert_eq!(paths(5, 256), ["tile/entries/000", "tile/0/000", "tile/1/000.p/1"]);
     assert_eq!(paths(256, 257), ["tile/entries/001.p/1", "tile/0/001.p/1"]);
-    assert_eq!(paths(200, 600), [
-        "tile/entries/000",
-        "tile/entries/001",
-        "tile/entries/002.p/88",
-        "tile/0/000",
-        "tile/0/001",
-        "tile/0/002.p/88",
-        "tile/1/000.p/2",
-    ]);
+    assert_eq!(
+        paths(200, 600),
+        [
+            "tile/entries/000",
+            "tile/entries/001",
+            "tile/entries/002.p/88",
+            "tile/0/000",
+            "tile/0/001",
+            "tile/0/002.p/88",
+            "tile/1/000.p/2",
+        ]
+    );
     assert!(paths(600, 600).is_empty());
     assert!(paths(600, 500).is_empty());
 }
@@ -180,7 +183,8 @@ fn built_tiles_are_the_stored_hashes() {
     for n in [1u64, 2, 255, 256, 257, 511, 512, 700, 65_536 + 300] {
         let tree = memory_tree(n);
         let source = built_tiles(n);
-        let expected: Vec<Tile> = all_tiles(n).into_iter().filter(|t| t.kind() != TileKind::Entries).collect();
+        let expected: Vec<Tile> =
+            all_tiles(n).into_iter().filter(|t| t.kind() != TileKind::Entries).collect();
         let got: Vec<Tile> = source.tiles.keys().copied().collect();
         let mut expected_sorted = expected.clone();
         expected_sorted.sort();

@@ -16,8 +16,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use support::{first_envelopes, gift, Http, Ledger};
-use tests::process::{ledger_verify_bin, NodeProcess};
 use tests::ledger_node_bin;
+use tests::process::{ledger_verify_bin, NodeProcess};
 
 /// Gifts in the first and the second batch: the first ends inside the second tile, the
 /// second inside the third, so both publishes have full and partial tiles to write.
@@ -56,6 +56,23 @@ fn publish(data: &Path, out: &Path) -> String {
         .expect("running ledger-node publish");
     assert!(run.status.success(), "publish failed: {}", String::from_utf8_lossy(&run.stderr));
     String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).expect("under dir").display().to_string());
+            }
+        }
+    }
+    out
 }
 
 fn checkpoint_size(dir: &Path) -> u64 {
@@ -114,12 +131,37 @@ fn published_tiles_verify_and_a_changed_byte_is_named() {
     let said = publish(&data, &out);
     let new_size = size + SECOND_GIFTS as u64;
     assert!(said.contains(&format!("published size {new_size} (was {size})")), "{said}");
-    assert_eq!(std::fs::metadata(&full_tile).expect("full tile").ino(), inode, "a full tile is never rewritten");
+    assert_eq!(
+        std::fs::metadata(&full_tile).expect("full tile").ino(),
+        inode,
+        "a full tile is never rewritten"
+    );
     assert!(old_partial.exists(), "partial tiles of a published checkpoint stay");
     assert!(out.join(format!("tile/entries/002.p/{}", new_size - 512)).exists());
     assert!(out.join("tile/1/000.p/2").exists());
     // Nothing new: nothing written.
     assert!(publish(&data, &out).contains("0 tile files written"));
+
+    // Published from the running node's /tile/... instead: the very same files.
+    let node = NodeProcess::serve(&data, &ledger.stderr_log).expect("node restarts");
+    let from_url = scratch.path().join("www-url");
+    let run = Command::new(ledger_node_bin())
+        .args(["publish", "--url", &node.url, "--log-key", &vkey, "--out"])
+        .arg(&from_url)
+        .output()
+        .expect("running ledger-node publish --url");
+    assert!(run.status.success(), "publish --url failed: {}", String::from_utf8_lossy(&run.stderr));
+    node.sigkill();
+    let files = files_under(&from_url);
+    assert_eq!(
+        files.len(),
+        1 + 3 + 3 + 1,
+        "checkpoint, three bundles, three level-0 tiles, one level-1 tile"
+    );
+    for rel in &files {
+        let a = std::fs::read(from_url.join(rel)).expect("file");
+        assert_eq!(Some(a), std::fs::read(out.join(rel)).ok(), "{rel} differs from publish --data");
+    }
     let dir = out.to_str().expect("utf-8 path").to_string();
     let (code, report) = verify_tiles(&dir, &vkey);
     assert_eq!(code, 0, "the directory verifies after the second publish: {report:#}");
