@@ -209,4 +209,24 @@ fn published_tiles_verify_and_a_changed_byte_is_named() {
     assert!(report["violation"]["message"].as_str().is_some_and(|m| m.contains("tile/entries/001")));
     std::fs::rename(scratch.path().join("moved"), &second).expect("move back");
     assert_eq!(verify_tiles(&dir, &vkey).0, 0, "restored, it verifies again");
+
+    // publish refuses a directory whose checkpoint is not this log's, and writes nothing there.
+    let foreign = scratch.path().join("www-foreign");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+    let note = std::fs::read_to_string(out.join("checkpoint")).expect("checkpoint");
+    let forged = note.replacen(&format!("\n{new_size}\n"), &format!("\n{}\n", new_size - 1), 1);
+    assert_ne!(forged, note);
+    std::fs::write(foreign.join("checkpoint"), &forged).expect("write");
+    let run = Command::new(ledger_node_bin())
+        .args(["publish", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&foreign)
+        .output()
+        .expect("running ledger-node publish");
+    assert_eq!(run.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(said.contains("not this log's"), "{said}");
+    assert_eq!(files_under(&foreign), ["checkpoint"], "nothing written");
+    assert_eq!(std::fs::read_to_string(foreign.join("checkpoint")).expect("checkpoint"), forged);
 }
