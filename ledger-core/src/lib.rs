@@ -22,6 +22,7 @@ pub mod rules;
 pub mod sample;
 pub mod scenario;
 pub mod text;
+pub mod tiles;
 pub mod time;
 pub mod types;
 pub mod witness;

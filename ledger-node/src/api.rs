@@ -18,6 +18,7 @@ use ledger_core::encoding::{b64_encode, hash_from_hex};
 use ledger_core::entry::Entry;
 use ledger_core::merkle::{prove_record, prove_tree};
 use ledger_core::refusal::{Code, Refusal, Rule};
+use ledger_core::tiles::Tile;
 use ledger_core::types::Kind;
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -148,6 +149,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/v1/entries/{seq}", get(get_entry)),
         ("/v1/export", get(get_export)),
         ("/checkpoint", get(get_checkpoint)),
+        ("/tile/{*path}", get(get_tile)),
         ("/v1/log-key", get(get_log_key)),
         ("/v1/proof/inclusion", get(get_inclusion)),
         ("/v1/proof/consistency", get(get_consistency)),
@@ -168,9 +170,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
     ]
 }
 
-/// Every path the router serves: the API's and the page's.
-pub fn route_paths() -> Vec<&'static str> {
-    routes().into_iter().chain(crate::page::table()).map(|(path, _)| path).collect()
+/// Every path the router serves, the API's and the page's, spelled as OpenAPI templates (axum's
+/// catch-all `{*path}` is OpenAPI's `{path}`).
+pub fn route_paths() -> Vec<String> {
+    routes().into_iter().chain(crate::page::table()).map(|(path, _)| path.replace("{*", "{")).collect()
 }
 
 /// axum's `Path` and `Query` under their names, answering a parameter that does not parse
@@ -436,9 +439,44 @@ fn text(body: String) -> Response {
 /// The latest checkpoint with every witness cosignature gathered for it.
 async fn get_checkpoint(State(node): State<Shared>) -> ApiResult<Response> {
     match node.checkpoint_note() {
-        Some((_, note)) => Ok(text(note)),
+        Some((_, note)) => {
+            let mut response = text(note);
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(crate::tiles::CACHE_CHECKPOINT));
+            Ok(response)
+        }
         None => Err(ApiError::not_found("the log is empty: no checkpoint yet")),
     }
+}
+
+/// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]` (C2SP tlog-tiles). Any tile
+/// the latest checkpoint's tree holds is served, partial tiles of older checkpoints too (a
+/// prefix of the data), since tlog-tiles asks logs to keep serving those.
+async fn get_tile(State(node): State<Shared>, Path(path): Path<String>) -> ApiResult<Response> {
+    let tile = Tile::parse_path(&format!("tile/{path}")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let size = published_size(&node)?;
+    if !tile.within(size) {
+        return Err(ApiError::not_found(format!(
+            "{} is beyond the latest checkpoint (size {size})",
+            tile.path()
+        )));
+    }
+    let store = node.store.clone();
+    let bytes = tokio::task::spawn_blocking(move || crate::tiles::tile_bytes(&store, &tile))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let cache =
+        if tile.is_partial() { crate::tiles::CACHE_PARTIAL_TILE } else { crate::tiles::CACHE_FULL_TILE };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 pub fn log_key_string(node: &Node) -> ApiResult<String> {

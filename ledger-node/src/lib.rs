@@ -15,8 +15,10 @@ pub mod node;
 pub mod openapi;
 pub mod ops;
 pub mod page;
+pub mod publish;
 pub mod snapshot;
 pub mod store;
+pub mod tiles;
 pub mod views;
 pub mod witness;
 

@@ -5,7 +5,7 @@
 
 use ledger_node::{
     api, client, cosign, demo, import, keys, limits, mirror, node, now_at, open_mirror, open_node, ops,
-    runtime, serve, store, witness, DataDir,
+    publish, runtime, serve, store, witness, DataDir,
 };
 
 use anyhow::{bail, Context, Result};
@@ -153,6 +153,20 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Writes the log as static C2SP tlog-tiles files (checkpoint, hash tiles, entry bundles)
+    /// for any static web host; run again after more appends to add only what is new. Reads a
+    /// stopped node's store (--data) or a running node's tiles (--url, with --log-key).
+    Publish {
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        data: Option<PathBuf>,
+        #[arg(long, requires = "log_key")]
+        url: Option<String>,
+        /// The log's verifier key (`origin+hash+base64`), to check the node's checkpoint.
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Imports a spreadsheet (CSV, UTF-8 or GBK) of donations, cases, allocations or
     /// disbursements: every row checked by the node's rules first, then one all-or-nothing
@@ -390,6 +404,9 @@ fn run(command: Command) -> Result<()> {
         Command::Export { data, url, .. } => export(data.as_deref(), url.as_deref()),
         Command::Import { url, keys, csv, table, encoding, dry_run, register } => {
             import::run(&import::ImportArgs { url, keys, csv, table, encoding, dry_run, register })
+        }
+        Command::Publish { data, url, log_key, out } => {
+            publish(data.as_deref(), url.as_deref(), log_key.as_deref(), &out)
         }
         Command::Commitment { identity, salt } => ops::commitment_cmd(&identity, salt.as_deref()),
         Command::Receipt { url, donation, out } => {
@@ -632,6 +649,40 @@ fn sign(key_files: &[PathBuf], add: Option<&Path>) -> Result<()> {
 fn trim_ascii_end(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
     &bytes[..end]
+}
+
+fn publish(data: Option<&Path>, url: Option<&str>, log_key: Option<&str>, out: &Path) -> Result<()> {
+    let summary = match (data, url, log_key) {
+        (Some(data), None, _) => {
+            let dir = DataDir::new(data);
+            store::check_data_dir(data)?;
+            if !dir.store().exists() {
+                bail!("{} holds no ledger", data.display());
+            }
+            let secret = keys::read_secret(&dir.log_key())?;
+            let store = store::Store::open(&dir.store()).context(
+                "publish --data reads the store itself: stop `ledger-node serve` on it first, or use --url",
+            )?;
+            let source = publish::StoreSource(&store);
+            let key = publish::log_key_of(&publish::Source::checkpoint(&source)?, &secret)?;
+            publish::publish(&source, &key, out)?
+        }
+        (None, Some(url), Some(vkey)) => {
+            let key = ledger_core::checkpoint::LogKey::parse(vkey.trim())
+                .map_err(|e| anyhow::anyhow!("--log-key is not a log verifier key: {e}"))?;
+            publish::publish(&publish::NodeSource::new(url), &key, out)?
+        }
+        _ => bail!("publish needs --data DIR, or --url URL with --log-key VKEY"),
+    };
+    println!(
+        "published size {} (was {}) in {}: {} tile files written, {} full tiles already there",
+        summary.size,
+        summary.previous_size,
+        out.display(),
+        summary.written,
+        summary.kept
+    );
+    Ok(())
 }
 
 fn export(data: Option<&Path>, url: Option<&str>) -> Result<()> {

@@ -34,6 +34,7 @@ pub struct Operation {
 const JSON: &str = "application/json";
 const JSONL: &str = "application/x-ndjson";
 const TEXT: &str = "text/plain; charset=utf-8";
+const OCTETS: &str = "application/octet-stream";
 
 const ID: Param = Param("id", In::Path, true, "string", "the object's event id");
 
@@ -98,6 +99,20 @@ pub const OPERATIONS: &[Operation] = &[
         params: &[],
         answers: &[Answer(200, TEXT, None)],
         errors: &[404],
+    },
+    Operation {
+        method: "get",
+        path: "/tile/{path}",
+        summary: "The log as C2SP tlog-tiles: a hash tile `<L>/<N>[.p/<W>]` or an entry bundle `entries/<N>[.p/<W>]`",
+        params: &[Param(
+            "path",
+            In::Path,
+            true,
+            "string",
+            "the tile's path after /tile/, e.g. 0/x001/x234/067 or entries/000.p/5",
+        )],
+        answers: &[Answer(200, OCTETS, None)],
+        errors: &[400, 404],
     },
     Operation {
         method: "get",
@@ -536,8 +551,8 @@ mod tests {
 
     #[test]
     fn the_document_covers_exactly_the_router() {
-        let served: BTreeSet<&str> = crate::api::route_paths().into_iter().collect();
-        let documented: BTreeSet<&str> = OPERATIONS.iter().map(|o| o.path).collect();
+        let served: BTreeSet<String> = crate::api::route_paths().into_iter().collect();
+        let documented: BTreeSet<String> = OPERATIONS.iter().map(|o| o.path.to_string()).collect();
         assert_eq!(served, documented);
     }
 

@@ -44,6 +44,9 @@ enum Command {
     Log(LogArgs),
     /// Verify a running node: its entries, its checkpoint and its published balances.
     Url(UrlArgs),
+    /// Verify a log published as static C2SP tlog-tiles (a directory or a URL prefix): its
+    /// checkpoint, every entry bundle and every hash tile.
+    Tiles(TilesArgs),
     /// Check a donor's receipt bundle offline.
     Receipt(ReceiptArgs),
     /// Recompute where a donation went, portion by portion.
@@ -134,6 +137,20 @@ struct UrlArgs {
 }
 
 #[derive(Debug, Args)]
+struct TilesArgs {
+    /// Where the tiles are: a directory (`ledger-node publish --out`) or a URL prefix serving
+    /// `checkpoint` and `tile/...`, e.g. https://charity.example or the node itself.
+    location: String,
+    /// Another signed checkpoint to check, e.g. one a witness or a friend saw (repeatable).
+    #[arg(long = "checkpoint", value_name = "FILE", action = ArgAction::Append)]
+    checkpoints: Vec<PathBuf>,
+    #[command(flatten)]
+    keys: KeyArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
 struct ReceiptArgs {
     /// The receipt bundle (JSON, as `/v1/donations/{id}/receipt` serves it).
     file: PathBuf,
@@ -186,6 +203,7 @@ pub fn main() -> ExitCode {
     let json = match &cli.command {
         Command::Log(a) => a.output.json,
         Command::Url(a) => a.output.json,
+        Command::Tiles(a) => a.output.json,
         Command::Receipt(a) => a.json,
         Command::Trace(a) => a.json,
         Command::Consistency(a) => a.json,
@@ -216,6 +234,7 @@ fn run(command: Command) -> Result<u8> {
     match command {
         Command::Log(a) => run_log(a),
         Command::Url(a) => run_url(a),
+        Command::Tiles(a) => run_tiles(a),
         Command::Receipt(a) => run_receipt(a),
         Command::Trace(a) => run_trace(a),
         Command::Consistency(a) => run_consistency(a),
@@ -331,6 +350,18 @@ fn run_url(a: UrlArgs) -> Result<u8> {
         checkpoints: read_checkpoints(&a.checkpoints)?,
         state_dir: a.state_dir,
         reverify: a.reverify,
+    })?;
+    emit(&outcome.report, &a.output)
+}
+
+fn run_tiles(a: TilesArgs) -> Result<u8> {
+    let (witnesses, quorum) = witnesses(&a.keys)?;
+    let outcome = crate::tiles::run(crate::tiles::TilesOptions {
+        location: a.location,
+        pinned: pinned_key(&a.keys.log_key)?,
+        witnesses,
+        quorum,
+        checkpoints: read_checkpoints(&a.checkpoints)?,
     })?;
     emit(&outcome.report, &a.output)
 }

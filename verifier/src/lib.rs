@@ -23,4 +23,5 @@ pub mod pipeline;
 pub mod receipt;
 pub mod remote;
 pub mod report;
+pub mod tiles;
 pub mod trace;

@@ -54,3 +54,5 @@ pub const KEY_CACHE_MAX: usize = 1024;
 pub const ERROR_BODY_BYTES_MAX: u64 = 512;
 /// Read buffer for an export file.
 pub const READ_BUFFER_BYTES: usize = 1024 * 1024;
+/// Tile findings (missing, malformed or differing tiles) listed in one report; more are counted.
+pub const TILE_FINDINGS_MAX: usize = 100;

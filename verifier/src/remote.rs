@@ -58,7 +58,7 @@ struct Progress {
     checkpoint: Option<String>,
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_millis(HTTP_CONNECT_TIMEOUT_MS))
         .timeout_read(Duration::from_millis(HTTP_READ_TIMEOUT_MS))
@@ -67,6 +67,14 @@ fn agent() -> ureq::Agent {
 
 /// GETs `url` and reads at most `max` bytes of a 200 answer. Transport errors are retried.
 fn get(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>> {
+    match get_if_found(agent, url, max)? {
+        Some(body) => Ok(body),
+        None => bail!("{url} answered HTTP 404: not found"),
+    }
+}
+
+/// Like [`get`], but a 404 is `None`: for static files (tiles) that may rightly be absent.
+pub(crate) fn get_if_found(agent: &ureq::Agent, url: &str, max: u64) -> Result<Option<Vec<u8>>> {
     let mut attempt = 1;
     loop {
         match agent.get(url).call() {
@@ -80,8 +88,9 @@ fn get(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>> {
                 if body.len() as u64 > max {
                     bail!("{url} answered more than {max} bytes");
                 }
-                return Ok(body);
+                return Ok(Some(body));
             }
+            Err(ureq::Error::Status(404, _)) => return Ok(None),
             Err(ureq::Error::Status(code, response)) => {
                 let mut text = String::new();
                 let _ = response.into_reader().take(ERROR_BODY_BYTES_MAX).read_to_string(&mut text);

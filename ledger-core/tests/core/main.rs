@@ -12,6 +12,7 @@ mod sample;
 mod scenario;
 mod support;
 mod text;
+mod tiles;
 mod time;
 mod witness;
 

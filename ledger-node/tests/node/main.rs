@@ -8,3 +8,4 @@ mod observability;
 mod snapshot;
 mod socket;
 mod support;
+mod tiles;

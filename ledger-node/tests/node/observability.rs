@@ -218,8 +218,8 @@ async fn openapi_document_matches_router_and_answers() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
-    let documented: BTreeSet<&str> = paths.keys().map(String::as_str).collect();
-    let served: BTreeSet<&str> = ledger_node::api::route_paths().into_iter().collect();
+    let documented: BTreeSet<String> = paths.keys().cloned().collect();
+    let served: BTreeSet<String> = ledger_node::api::route_paths().into_iter().collect();
     assert_eq!(documented, served, "the document lists exactly the paths the router serves");
 
     // Every declared method is served; every undeclared one of GET/POST is 405.

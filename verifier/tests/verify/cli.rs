@@ -26,6 +26,12 @@ fn bad_arguments_and_unreadable_input_exit_2() {
         vec!["consistency", "a", "b"],
         vec!["url", "ftp://example.invalid"],
         vec!["url", "http://127.0.0.1:9"],
+        vec!["tiles"],
+        vec!["tiles", "/no/such/dir"],
+        vec!["tiles", log],
+        vec!["tiles", "http://127.0.0.1:9"],
+        // A directory without a checkpoint is no published log.
+        vec!["tiles", dir.path().to_str().expect("p")],
     ];
     for args in cases {
         let run = verify(&args);
