@@ -9,9 +9,24 @@ use ledger_node::{store::Store, DataDir};
 use serde_json::json;
 use std::sync::Arc;
 
+/// Bounded wait for sled to let go of the store in this same process.
+const REOPEN_WAIT_MS: u64 = 10_000;
+
 fn open(data: &DataDir) -> Arc<Node> {
-    Node::open_with_snapshots(Store::open(&data.store()).expect("store"), key(3), Some(data.snapshot()))
-        .expect("node")
+    // Dropping a node closes its sled store, but sled's own flusher thread holds the file lock
+    // until it notices, a moment later on a loaded machine: reopening in the same process has
+    // to wait for it. (A restarted node is a new process and never waits.)
+    let started = std::time::Instant::now();
+    let store = loop {
+        match Store::open(&data.store()) {
+            Ok(store) => break store,
+            Err(_) if started.elapsed().as_millis() < u128::from(REOPEN_WAIT_MS) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("store: {e:#}"),
+        }
+    };
+    Node::open_with_snapshots(store, key(3), Some(data.snapshot())).expect("node")
 }
 
 async fn append(node: &Node, body: serde_json::Value, role: Role) {
