@@ -8,6 +8,7 @@
 //! takes the book and the state at the same size. Cash figures only: goods appear in the CSV
 //! rows with their item and quantity, not in the money totals.
 
+use crate::encoding::escape_markup;
 use crate::entry::VerifiedEntry;
 use crate::event::{Event, Quantity};
 use crate::rules::State;
@@ -619,21 +620,6 @@ const IATI_OUTGOING_COMMITMENT: u8 = 2;
 const IATI_DISBURSEMENT: u8 = 3;
 const IATI_EXPENDITURE: u8 = 4;
 
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// One cash movement attributed to a programme, with its sign.
 struct Flow {
     seq: u64,
@@ -732,9 +718,9 @@ fn iati_xml(book: &Book, state: &State, origin: &Origin) -> String {
     let _ = writeln!(
         x,
         "<!-- charity-ledger export: origin {} size {} root {} -->",
-        xml_escape(&origin.origin),
+        escape_markup(&origin.origin),
         origin.size,
-        xml_escape(&origin.root)
+        escape_markup(&origin.root)
     );
     let _ = writeln!(x, r#"<iati-activities version="2.03" generated-datetime="{}">"#, iso(generated));
     for programme in Programme::ALL {
@@ -746,14 +732,14 @@ fn iati_xml(book: &Book, state: &State, origin: &Origin) -> String {
         let _ = writeln!(
             x,
             "    <iati-identifier>{}-{}</iati-identifier>",
-            xml_escape(&origin.origin),
+            escape_markup(&origin.origin),
             programme
         );
         let _ = writeln!(
             x,
             r#"    <reporting-org ref="{}" type="22"><narrative>{}</narrative></reporting-org>"#,
-            xml_escape(&origin.origin),
-            xml_escape(&origin.name)
+            escape_markup(&origin.origin),
+            escape_markup(&origin.name)
         );
         let _ = writeln!(
             x,
@@ -764,7 +750,7 @@ fn iati_xml(book: &Book, state: &State, origin: &Origin) -> String {
         let _ = writeln!(x, r#"    <activity-status code="2"/>"#);
         for f in mine {
             let date = china_date(f.time_ms);
-            let _ = writeln!(x, r#"    <transaction ref="{}">"#, xml_escape(&f.id));
+            let _ = writeln!(x, r#"    <transaction ref="{}">"#, escape_markup(&f.id));
             let _ = writeln!(x, r#"      <transaction-type code="{}"/>"#, f.code);
             let _ = writeln!(x, r#"      <transaction-date iso-date="{date}"/>"#);
             let _ = writeln!(
@@ -777,7 +763,7 @@ fn iati_xml(book: &Book, state: &State, origin: &Origin) -> String {
                 "      <description><narrative xml:lang=\"en\">seq {} {} {}</narrative></description>",
                 f.seq,
                 f.kind,
-                xml_escape(&f.id)
+                escape_markup(&f.id)
             );
             let _ = writeln!(x, "    </transaction>");
         }
@@ -1122,7 +1108,7 @@ fn report_markdown(r: &QuarterReport) -> String {
 
 fn report_html(r: &QuarterReport) -> String {
     let l = layout(r);
-    let e = xml_escape;
+    let e = escape_markup;
     let mut out = String::new();
     let title = format!("信息公开季度报告 Quarterly disclosure report {}", r.quarter.label());
     let _ = writeln!(out, "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">");

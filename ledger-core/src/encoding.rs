@@ -43,6 +43,23 @@ pub fn hash_from_b64(text: &str) -> Option<Hash> {
     Some(Hash(arr))
 }
 
+/// Escapes text for XML or HTML element content and attribute values (IATI files, the
+/// disclosure report, the transparency page, the verifier's report).
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

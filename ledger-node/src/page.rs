@@ -13,6 +13,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
+use ledger_core::encoding::escape_markup;
 use ledger_core::merkle::tree_hash;
 use ledger_core::rules::{PortionPlace, State as Projection};
 use ledger_core::types::{Kind, Programme};
@@ -87,22 +88,6 @@ struct IndexQuery {
     lang: Option<String>,
 }
 
-/// Escapes text for an HTML attribute value or element content.
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The page with the log key, origin and name filled in. A node before genesis has no key:
 /// the page then says so instead of checking anything.
 pub fn render_index(node: &Node, lang_en: bool) -> String {
@@ -113,9 +98,9 @@ pub fn render_index(node: &Node, lang_en: bool) -> String {
     };
     INDEX_HTML
         .replace("{{LANG}}", if lang_en { "en" } else { "zh-CN" })
-        .replace("{{LOG_KEY}}", &html_escape(&log_key))
-        .replace("{{ORIGIN}}", &html_escape(&origin))
-        .replace("{{NAME}}", &html_escape(&name))
+        .replace("{{LOG_KEY}}", &escape_markup(&log_key))
+        .replace("{{ORIGIN}}", &escape_markup(&origin))
+        .replace("{{NAME}}", &escape_markup(&name))
 }
 
 async fn get_index(State(node): State<Shared>, Query(q): Query<IndexQuery>) -> Response {
@@ -511,7 +496,7 @@ fn activity(node: &Node, id: &str, limit: usize) -> ApiResult<Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::html_escape;
+    use super::escape_markup;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt;
@@ -519,9 +504,9 @@ mod tests {
 
     #[test]
     fn escapes_attribute_text() {
-        assert_eq!(html_escape(r#"a"<b>&'"#), "a&quot;&lt;b&gt;&amp;&#39;");
+        assert_eq!(escape_markup(r#"a"<b>&'"#), "a&quot;&lt;b&gt;&amp;&#39;");
         assert_eq!(
-            html_escape("lanling.example/ledger+abcd1234+AQ=="),
+            escape_markup("lanling.example/ledger+abcd1234+AQ=="),
             "lanling.example/ledger+abcd1234+AQ=="
         );
     }

@@ -14,20 +14,7 @@ const CHART_HEIGHT_PX: u64 = 260;
 /// Colours of the three series (received, allocated, disbursed), dark enough to print.
 const SERIES_COLOURS: [&str; 3] = ["#2b6cb0", "#d69e2e", "#2f855a"];
 
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use ledger_core::encoding::escape_markup as escape;
 
 const STYLE: &str = r#"
 body { font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 2em; color: #1a202c; }
