@@ -368,7 +368,6 @@ impl Node {
                 crate::snapshot::save(path, &published.state, &published.commitments, &published.refs)?;
             }
         }
-        let state = published.state.clone();
         let (tx, rx) = sync_channel(SEQUENCER_QUEUE_MAX);
         let is_log = matches!(mode, Mode::Log(_));
         let node = Arc::new(Node {
@@ -397,7 +396,16 @@ impl Node {
         let worker = Arc::clone(&node);
         let handle = std::thread::Builder::new()
             .name("sequencer".into())
-            .spawn(move || Sequencer::new(worker, state).run(rx))
+            .spawn(move || {
+                // The sequencer's private copy of the projection is made here, off the start's
+                // critical path: the node serves reads meanwhile, and appends wait in the queue.
+                // Nothing else publishes, so the copy is of the state the start ended with.
+                let state = match worker.published.read() {
+                    Ok(p) => p.state.clone(),
+                    Err(_) => return,
+                };
+                Sequencer::new(worker, state).run(rx)
+            })
             .context("starting the sequencer")?;
         *node.sequencer.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(handle);
         Ok(node)

@@ -67,9 +67,15 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>> {
         bail!("not a snapshot of this version");
     }
     let (sum, payload) = bytes[8..].split_at(32);
-    if sha256(&[payload]).0 != sum {
+    // Checksum and decode side by side (a restart waits for both); the decoded value is used
+    // only if the checksum holds, and postcard refuses malformed input without panicking.
+    let (sum_holds, decoded) = std::thread::scope(|scope| {
+        let checksum = scope.spawn(|| sha256(&[payload]).0 == sum);
+        let decoded = postcard::from_bytes::<Snapshot>(payload);
+        (checksum.join().unwrap_or(false), decoded)
+    });
+    if !sum_holds {
         bail!("snapshot checksum does not match");
     }
-    let snapshot: Snapshot = postcard::from_bytes(payload).context("decoding the snapshot")?;
-    Ok(Some(snapshot))
+    Ok(Some(decoded.context("decoding the snapshot")?))
 }
