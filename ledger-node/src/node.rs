@@ -36,9 +36,8 @@ pub enum Accepted {
     Checked(DryRun),
 }
 
-/// The verdict of a dry run over a batch: each envelope is checked against the state as the
-/// batch's earlier envelopes would leave it, and a refused one is skipped, so every bad
-/// envelope is reported, not only the first.
+/// The verdict of a dry run over a batch: each envelope is judged on its own as the next entry
+/// (see `Sequencer::dry_run`), so every bad envelope is reported, not only the first.
 #[derive(Debug, Clone, Default)]
 pub struct DryRun {
     /// Envelopes the rules accept and that are not logged yet.
@@ -703,30 +702,43 @@ impl Sequencer {
         }
     }
 
-    /// A dry run: every envelope against a copy of the private state (which already holds the
-    /// group's earlier entries), skipping refused ones so that each verdict is reported.
+    /// A dry run: each envelope judged by every rule as if it were the next entry, against the
+    /// private state (which already holds the group's earlier entries) without changing it, so
+    /// each verdict is reported. Nothing is copied: a dry run costs the sequencer what the
+    /// appends would, however big the log. Envelopes are judged each on their own, ids earlier
+    /// in the batch aside: what an earlier envelope of the batch would change (a balance it
+    /// draws, a dual-control window it fills) is not seen, and the append itself, which judges
+    /// the batch in order, all or nothing, has the last word.
     fn dry_run(&self, job: &Job, group_start: u64, pending: &[VerifiedEntry]) -> DryRun {
-        let mut state = self.state.clone();
+        let state = &self.state;
         let mut report = DryRun::default();
+        let mut new_ids: HashMap<&str, usize> = HashMap::new();
         for (i, envelope) in job.envelopes.iter().enumerate() {
-            if let Some(seq) = state.lookup(envelope.event().id().as_str()).map(|(s, _)| s) {
-                if seq < self.state.size() && self.is_same_logged(seq, envelope, group_start, pending) {
+            let id = envelope.event().id().as_str();
+            if let Some(seq) = state.lookup(id).map(|(s, _)| s) {
+                if self.is_same_logged(seq, envelope, group_start, pending) {
                     report.existing.push((i, seq));
                 } else {
-                    let message =
-                        format!("id {} is already used by the entry at seq {seq}", envelope.event().id());
+                    let message = format!("id {id} is already used by the entry at seq {seq}");
                     report.refused.push((i, Refusal { rule: Rule::DuplicateId, message, seq: Some(seq) }));
                 }
+                continue;
+            }
+            if let Some(first) = new_ids.get(id) {
+                let message = format!("id {id} is already used by envelope {first} of this batch");
+                report.refused.push((i, Refusal::new(Rule::DuplicateId, message)));
                 continue;
             }
             let verdict = self.check_genesis_key(envelope).and_then(|()| {
                 let time = self.node.clock.entry_time(envelope, state.last_time_ms());
                 let entry = VerifiedEntry::new(state.size(), state.last_leaf(), time, envelope.clone())?;
-                // `apply` changes nothing when it refuses, so later envelopes see a clean state.
-                state.apply(&entry).map(|_| ())
+                state.check(&entry)
             });
             match verdict {
-                Ok(()) => report.new.push(i),
+                Ok(()) => {
+                    new_ids.insert(id, i);
+                    report.new.push(i);
+                }
                 Err(refusal) => report.refused.push((i, refusal)),
             }
         }

@@ -222,6 +222,21 @@ impl State {
     /// Checks `entry` against everything before it and applies it, or refuses it and changes
     /// nothing. Checks run in the order of SPEC.md §8.
     pub fn apply(&mut self, entry: &VerifiedEntry) -> Result<Applied, Refusal> {
+        let (time_ms, change) = self.judge(entry)?;
+        let applied = self.commit(entry.event(), entry, change, time_ms);
+        self.check_conservation()?;
+        Ok(applied)
+    }
+
+    /// Every rule `apply` checks, changing nothing: what `entry` would be refused for as the
+    /// next entry of this log, if anything. A dry run judges envelopes with it without copying
+    /// the state.
+    pub fn check(&self, entry: &VerifiedEntry) -> Result<(), Refusal> {
+        self.judge(entry).map(|_| ())
+    }
+
+    /// Steps 4–7 of SPEC.md §8 for the next entry, in order: its time and what it would change.
+    fn judge(&self, entry: &VerifiedEntry) -> Result<(i64, Change), Refusal> {
         let time_ms = self.check_chain(entry)?;
         let event = entry.event();
         let signers = entry.envelope().signers();
@@ -242,9 +257,7 @@ impl State {
         self.check_time(event, time_ms)?;
         let change = self.plan(event, entry.seq())?;
         self.check_dual_control(event, &change, signers.len(), time_ms)?;
-        let applied = self.commit(event, entry, change, time_ms);
-        self.check_conservation()?;
-        Ok(applied)
+        Ok((time_ms, change))
     }
 
     fn check_chain(&self, entry: &VerifiedEntry) -> Result<i64, Refusal> {

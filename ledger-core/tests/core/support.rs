@@ -110,7 +110,23 @@ impl Harness {
         let envelope = Envelope::sign(body, keys).verify()?;
         let time = EntryTime::from_unix_ms(self.time_ms).expect("time");
         let entry = VerifiedEntry::new(self.state.size(), self.state.last_leaf(), time, envelope)?;
-        self.state.apply(&entry)
+        // Every entry of every rules test also checks that `State::check` (a dry run's judge)
+        // gives the verdict `apply` gives, without changing anything.
+        let before = (self.state.size(), self.state.last_leaf(), self.state.balances());
+        let checked = self.state.check(&entry);
+        assert_eq!(
+            before,
+            (self.state.size(), self.state.last_leaf(), self.state.balances()),
+            "check changed the state"
+        );
+        let applied = self.state.apply(&entry);
+        assert_eq!(
+            checked.as_ref().err().map(|r| r.rule),
+            applied.as_ref().err().map(|r| r.rule),
+            "check and apply disagree on {}",
+            String::from_utf8_lossy(body)
+        );
+        applied
     }
 
     /// Appends and expects a refusal with `rule`, and that nothing changed.
