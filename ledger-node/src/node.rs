@@ -9,7 +9,7 @@ use crate::limits::*;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::SigningKey;
-use ledger_core::checkpoint::{add_cosignature, Checkpoint, LogKey, LogSigner};
+use ledger_core::checkpoint::{add_cosignature, claimed_checkpoint, Checkpoint, LogKey, LogSigner};
 use ledger_core::disclosure::Book;
 use ledger_core::dsse::VerifiedEnvelope;
 use ledger_core::entry::VerifiedEntry;
@@ -90,8 +90,7 @@ impl Published {
 /// records silently, and signing the shorter or different history that is left would fork the
 /// log (SPEC.md §4). The node refuses to start instead.
 fn check_extends_signed(note: &str, size: u64, store: &Store) -> Result<()> {
-    let signed_text = note.split_once("\n\n").map(|(text, _)| format!("{text}\n")).unwrap_or_default();
-    let signed = Checkpoint::parse_signed_text(&signed_text)
+    let signed = claimed_checkpoint(note)
         .map_err(|e| anyhow::anyhow!("the recorded signed checkpoint does not parse: {e:?}"))?;
     if signed.size > size || tree_hash(signed.size, store)? != signed.root {
         bail!(
@@ -352,8 +351,7 @@ impl Node {
         };
         let cosigned = store.latest_cosigned()?.filter(|(s, note)| {
             published.checkpoint.as_ref().is_some_and(|(size, signed)| {
-                s == size
-                    && note.split_once("\n\n").map(|(t, _)| t) == signed.split_once("\n\n").map(|(t, _)| t)
+                s == size && claimed_checkpoint(note).ok() == claimed_checkpoint(signed).ok()
             })
         });
         store.flush()?;
@@ -888,8 +886,7 @@ fn drop_unadopted(store: &Store) -> Result<()> {
     let size = store.recover_size()?;
     let adopted = match store.latest_checkpoint()? {
         Some(note) => {
-            let text = note.split_once("\n\n").map(|(t, _)| format!("{t}\n")).unwrap_or_default();
-            Checkpoint::parse_signed_text(&text)
+            claimed_checkpoint(&note)
                 .map_err(|e| anyhow::anyhow!("the adopted checkpoint does not parse: {e}"))?
                 .size
         }

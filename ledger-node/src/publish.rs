@@ -59,9 +59,11 @@ impl Source for StoreSource<'_> {
     fn checkpoint(&self) -> Result<String> {
         let latest =
             self.0.latest_checkpoint()?.context("the ledger has no checkpoint yet: nothing to publish")?;
-        let signed_text = |note: &str| note.split_once("\n\n").map(|(text, _)| text.to_string());
+        let claimed = |note: &str| ledger_core::checkpoint::claimed_checkpoint(note).ok();
         Ok(match self.0.latest_cosigned()? {
-            Some((_, cosigned)) if signed_text(&cosigned) == signed_text(&latest) => cosigned,
+            Some((_, cosigned)) if claimed(&cosigned).is_some() && claimed(&cosigned) == claimed(&latest) => {
+                cosigned
+            }
             _ => latest,
         })
     }
