@@ -53,9 +53,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let node = node::Node::open_with_snapshots(store, log_key, Some(dir.snapshot()))?;
     let runtime = crate::runtime()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
+        let listener = crate::bind(args.listen).await?;
         let addr = listener.local_addr()?;
         let server_node = Arc::clone(&node);
         let server = tokio::spawn(async move {

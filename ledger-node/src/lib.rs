@@ -83,14 +83,18 @@ pub fn open_mirror(
     node::Node::open_mirror(store, log_key, upstream.to_string(), Some(dir.snapshot()))
 }
 
+/// A listening socket on `listen`, with the address in the error (node, demo and witness).
+pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))
+}
+
 /// Serves until SIGINT or SIGTERM, then finishes the requests and the group in flight.
 pub async fn serve(
     node: Arc<node::Node>,
     listen: SocketAddr,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let listener = bind(listen).await?;
     on_ready(listener.local_addr()?);
     axum::serve(listener, api::app(Arc::clone(&node))).with_graceful_shutdown(shutdown_signal()).await?;
     let n = Arc::clone(&node);

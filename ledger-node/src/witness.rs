@@ -207,8 +207,7 @@ pub async fn serve(
     listen: SocketAddr,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let listener = crate::bind(listen).await?;
     on_ready(listener.local_addr()?);
     axum::serve(listener, app(Arc::clone(&witness))).with_graceful_shutdown(crate::shutdown_signal()).await?;
     durable_flush(&witness.db, &witness.data_file)
