@@ -562,6 +562,8 @@ async fn get_balances(State(node): State<Shared>, Query(q): Query<SizeQuery>) ->
 
 /// `GET /v1/exports/{name}?size=M`: a disclosure export (ledger_core::disclosure) of the log
 /// at tree size M (default: the latest checkpoint's), replayed from the stored entries.
+static EXPORT_REPLAYS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(EXPORT_REPLAYS_MAX);
+
 async fn get_exports(
     State(node): State<Shared>,
     Path(name): Path<String>,
@@ -578,6 +580,13 @@ async fn get_exports(
     if size > latest {
         return Err(ApiError::bad_request(format!("size {size} is beyond the latest checkpoint ({latest})")));
     }
+    // An export replays the log up to `size`: seconds of processor time on a big log, which
+    // anyone can ask for. At most `EXPORT_REPLAYS_MAX` run at once; more are told to retry.
+    let _replay = EXPORT_REPLAYS.try_acquire().map_err(|_| {
+        ApiError::unavailable(
+            "an export is being computed: retry in a few seconds, or run ledger-verify export",
+        )
+    })?;
     let bytes = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<Vec<u8>, String>> {
         let (book, state) = node.disclosure_at(size)?;
         Ok(disclosure::render(export, &book, &state))

@@ -54,6 +54,8 @@ pub const MIRROR_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// A JSON answer from the upstream (a consistency proof) or its log key.
 pub const MIRROR_ANSWER_BYTES_MAX: u64 = 64 * 1024;
 
+/// Disclosure exports computed at once by `GET /v1/exports/...` (each replays the log).
+pub const EXPORT_REPLAYS_MAX: usize = 1;
 /// The largest CSV file `ledger-node import` reads.
 pub const IMPORT_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
 /// Rows of one import file: one batch, so that a file is appended all or nothing.
