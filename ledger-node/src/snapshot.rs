@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"CLSNAP1\n";
+/// Version 2: the projection keeps its entries as columns (ids in one string).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"CLSNAP2\n";
 /// A snapshot larger than this is not one of ours.
 const SNAPSHOT_BYTES_MAX: u64 = 8 * 1024 * 1024 * 1024;
 

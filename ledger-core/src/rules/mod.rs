@@ -5,6 +5,7 @@
 //! Every handler first *plans* (reads state, computes which lots move) and only then commits;
 //! a refusal can therefore never leave a half-applied entry behind.
 
+mod entries;
 mod money;
 mod sources;
 mod views;
@@ -24,7 +25,10 @@ use crate::refusal::{refuse, Refusal, Rule};
 use crate::types::{EventId, KeyHex, Kind, Population, Programme, Role};
 use money::{Lot, Movement, NONE};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+
+/// How often `commit` drops dual-control windows that have emptied. A window is trimmed when its
+/// own object moves again; without this sweep every object ever moved would keep one.
+const DUAL_WINDOW_SWEEP_ENTRIES: u64 = 4096;
 
 /// What genesis fixed for the life of the log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,14 +49,6 @@ impl KeyRecord {
     fn has(&self, role: Role) -> bool {
         self.roles & role.bit() != 0
     }
-}
-
-/// Per entry: its id, kind, and the index of the object it created in that kind's table.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct EntryMeta {
-    id: Arc<str>,
-    kind: Kind,
-    obj: u32,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -113,8 +109,8 @@ pub struct State {
     last_leaf: Hash,
     last_time_ms: i64,
     frontier: Frontier,
-    meta: Vec<EntryMeta>,
-    ids: HashMap<Arc<str>, u64>,
+    /// Every entry's id, kind and the object it created.
+    entries: entries::EntryIndex,
     keys: HashMap<KeyHex, KeyRecord>,
     admins_unrevoked: usize,
     witness_policy: Option<WitnessPolicyInfo>,
@@ -134,8 +130,6 @@ pub struct State {
     totals: Vec<AssetTotals>,
     /// Single-signed events per (kind, object) inside the dual-control window: (time, value).
     dual_windows: HashMap<(Kind, u32), VecDeque<(i64, u64)>>,
-    /// Seqs of each sampling population, in seq order.
-    populations: [Vec<u64>; 3],
     /// Plans waiting for the tree to reach their seed size.
     pending_seeds: BTreeMap<u64, Vec<u32>>,
 }
@@ -145,14 +139,6 @@ pub struct State {
 pub struct Applied {
     /// For `audit.sampled`: the selected ids in score order.
     pub selected: Vec<String>,
-}
-
-fn population_slot(p: Population) -> usize {
-    match p {
-        Population::Donations => 0,
-        Population::Cases => 1,
-        Population::Disbursements => 2,
-    }
 }
 
 /// The role a kind needs, SPEC.md §5 (genesis and key changes are handled apart).
@@ -205,12 +191,12 @@ impl State {
     }
     /// The seq and kind of the entry with this id.
     pub fn lookup(&self, id: &str) -> Option<(u64, Kind)> {
-        let seq = *self.ids.get(id)?;
-        Some((seq, self.meta.get(seq as usize)?.kind))
+        let seq = self.entries.seq_of(id)?;
+        Some((seq, self.entries.kind(seq)?))
     }
     /// The id of the entry at `seq`.
     pub fn id_at(&self, seq: u64) -> Option<&str> {
-        self.meta.get(seq as usize).map(|m| &*m.id)
+        self.entries.id(seq)
     }
     /// Roles of a key now, and whether it is revoked.
     pub fn key_roles(&self, key: &KeyHex) -> Option<(Vec<Role>, bool)> {
@@ -240,7 +226,7 @@ impl State {
         let time_ms = self.check_chain(entry)?;
         let event = entry.event();
         let signers = entry.envelope().signers();
-        if let Some(&seq) = self.ids.get(event.id().as_str()) {
+        if let Some(seq) = self.entries.seq_of(event.id().as_str()) {
             return Err(Refusal {
                 rule: Rule::DuplicateId,
                 message: format!("id {} is already used by the entry at seq {seq}", event.id()),
@@ -360,16 +346,17 @@ impl State {
 
     /// The object index of `id`, which must name an event of `kind`.
     fn resolve(&self, id: &EventId, kind: Kind) -> Result<u32, Refusal> {
-        match self.ids.get(id.as_str()).and_then(|&s| self.meta.get(s as usize)) {
-            Some(m) if m.kind == kind => Ok(m.obj),
-            Some(m) => refuse(Rule::UnknownReference, format!("{id} is a {}, not a {kind}", m.kind)),
+        let found = self.entries.seq_of(id.as_str());
+        match found.and_then(|s| Some((self.entries.kind(s)?, self.entries.obj(s)?))) {
+            Some((k, obj)) if k == kind => Ok(obj),
+            Some((k, _)) => refuse(Rule::UnknownReference, format!("{id} is a {k}, not a {kind}")),
             None => refuse(Rule::UnknownReference, format!("no event has id {id}")),
         }
     }
 
     fn resolve_any(&self, ids: &[EventId]) -> Result<(), Refusal> {
         for id in ids {
-            if !self.ids.contains_key(id.as_str()) {
+            if self.entries.seq_of(id.as_str()).is_none() {
                 return refuse(Rule::UnknownReference, format!("no event has id {id}"));
             }
         }
@@ -540,11 +527,11 @@ impl State {
         let root = plan
             .root
             .ok_or_else(|| Refusal::new(Rule::BadSample, "the seed root of this plan is not known yet"))?;
-        let seqs = &self.populations[population_slot(plan.population)];
-        let lo = seqs.partition_point(|&s| s < plan.from_seq);
-        let hi = seqs.partition_point(|&s| s < plan.to_seq);
-        let population: Vec<(u64, &str)> =
-            seqs[lo..hi].iter().map(|&s| (s, &*self.meta[s as usize].id)).collect();
+        let population: Vec<(u64, &str)> = self
+            .population_seqs(plan.population, plan.from_seq, plan.to_seq)
+            .into_iter()
+            .map(|s| (s, self.name(s)))
+            .collect();
         if population.is_empty() {
             return refuse(Rule::BadSample, "the plan's window holds no item of its population");
         }
@@ -552,6 +539,21 @@ impl State {
             .into_iter()
             .map(str::to_string)
             .collect())
+    }
+
+    /// Seqs of a population's items in `from..to`. Each kind's objects are created in seq order,
+    /// so their tables are already the populations, sorted.
+    fn population_seqs(&self, population: Population, from: u64, to: u64) -> Vec<u64> {
+        fn window<T>(items: &[T], seq: impl Fn(&T) -> u64, from: u64, to: u64) -> Vec<u64> {
+            let lo = items.partition_point(|i| seq(i) < from);
+            let hi = items.partition_point(|i| seq(i) < to).max(lo);
+            items[lo..hi].iter().map(seq).collect()
+        }
+        match population {
+            Population::Donations => window(&self.donations, |d| d.seq, from, to),
+            Population::Cases => window(&self.cases, |c| c.seq, from, to),
+            Population::Disbursements => window(&self.disbursements, |x| x.seq, from, to),
+        }
     }
 
     fn check_total_room(
@@ -727,20 +729,19 @@ impl State {
             }
             _ => {}
         }
-        let slot = match event.kind() {
-            Kind::DonationReceived => Some(0),
-            Kind::CaseOpened => Some(1),
-            Kind::DisbursementMade => Some(2),
-            _ => None,
-        };
-        if let Some(slot) = slot {
-            self.populations[slot].push(seq);
-        }
-        let id: Arc<str> = Arc::from(event.id().as_str());
-        self.ids.insert(id.clone(), seq);
-        self.meta.push(EntryMeta { id, kind: event.kind(), obj });
+        self.entries.push(event.id().as_str(), event.kind(), obj);
         self.frontier.push(entry.leaf_hash());
         self.size += 1;
+        if self.size % DUAL_WINDOW_SWEEP_ENTRIES == 0 {
+            // Entry times never decrease, so what is out of the window now stays out.
+            let since = time_ms - DUAL_CONTROL_WINDOW_MS;
+            self.dual_windows.retain(|_, w| {
+                while w.front().is_some_and(|(t, _)| *t < since) {
+                    w.pop_front();
+                }
+                !w.is_empty()
+            });
+        }
         self.last_leaf = entry.leaf_hash();
         self.last_time_ms = time_ms;
         if let Some(plans) = self.pending_seeds.remove(&self.size) {

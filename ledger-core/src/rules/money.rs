@@ -6,7 +6,11 @@ use super::State;
 use crate::event::{Event, Quantity};
 use crate::refusal::{refuse, Refusal, Rule};
 use crate::types::{Kind, Programme};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
+
+/// Lots of one gift or one allocation: most have one or two, kept inline.
+pub(super) type LotList = SmallVec<[u32; 4]>;
 
 /// "No object" in a u32 index field.
 pub(super) const NONE: u32 = u32::MAX;
@@ -57,10 +61,10 @@ pub(super) struct Donation {
     /// The case of an earmarked gift, and its lot there.
     pub case: u32,
     pub earmark_lot: u32,
-    pub fund_lots: Vec<u32>,
-    pub case_lots: Vec<u32>,
+    pub fund_lots: LotList,
+    pub case_lots: LotList,
     /// (disbursement, portion index) of every payment that took from this gift.
-    pub disbursed: Vec<(u32, u32)>,
+    pub disbursed: SmallVec<[(u32, u32); 2]>,
     /// (seq, amount, is a correction) of every refund and correction.
     pub outflows: Vec<(u64, u64, bool)>,
 }
@@ -71,7 +75,7 @@ pub(super) struct Allocation {
     pub fund: u32,
     pub case: u32,
     pub asset: u32,
-    pub lots: Vec<u32>,
+    pub lots: LotList,
     pub amount: u64,
     pub revoked: u64,
 }
@@ -88,7 +92,8 @@ pub(super) struct Disbursement {
     pub seq: u64,
     pub case: u32,
     pub asset: u32,
-    pub portions: Vec<DisbursedPortion>,
+    /// Most payments take from one lot.
+    pub portions: SmallVec<[DisbursedPortion; 1]>,
     pub amount: u64,
     pub returned: u64,
 }
@@ -580,9 +585,9 @@ impl State {
                     unit_value: m.unit_value,
                     case: m.case,
                     earmark_lot: NONE,
-                    fund_lots: Vec::new(),
-                    case_lots: Vec::new(),
-                    disbursed: Vec::new(),
+                    fund_lots: LotList::new(),
+                    case_lots: LotList::new(),
+                    disbursed: SmallVec::new(),
                     outflows: Vec::new(),
                 });
                 self.totals[asset as usize].received += m.amount;
@@ -635,7 +640,7 @@ impl State {
             }
             Event::AllocationMade(_) => {
                 let a = self.allocations.len() as u32;
-                let mut lots = Vec::with_capacity(m.takes.len());
+                let mut lots = LotList::with_capacity(m.takes.len());
                 for &(source, n) in &m.takes {
                     self.drain(source, n);
                     let s = self.lots[source as usize].clone();
@@ -670,7 +675,7 @@ impl State {
             }
             Event::DisbursementMade(_) => {
                 let x = self.disbursements.len() as u32;
-                let mut portions = Vec::with_capacity(m.takes.len());
+                let mut portions = SmallVec::with_capacity(m.takes.len());
                 for (i, &(lot, n)) in m.takes.iter().enumerate() {
                     self.drain(lot, n);
                     let donation = self.lots[lot as usize].donation;
@@ -748,7 +753,7 @@ impl State {
                 if funds[i].get(asset).copied().unwrap_or(0) != h.balance {
                     return Err(format!(
                         "fund {} balance of asset {asset} differs from its lots",
-                        self.meta[f.seq as usize].id
+                        self.name(f.seq)
                     ));
                 }
                 if h.order[..h.cursor].iter().any(|&l| self.lots[l as usize].remaining > 0) {
@@ -759,10 +764,7 @@ impl State {
         for (i, c) in self.cases.iter().enumerate() {
             for (asset, h) in &c.holdings {
                 if cases[i].get(asset).copied().unwrap_or(0) != h.balance {
-                    return Err(format!(
-                        "case {} balance differs from its lots",
-                        self.meta[c.seq as usize].id
-                    ));
+                    return Err(format!("case {} balance differs from its lots", self.name(c.seq)));
                 }
             }
         }
@@ -777,7 +779,7 @@ impl State {
             if traced != received {
                 return Err(format!(
                     "trace of donation {} sums to {traced}, not {received}",
-                    self.meta[d.seq as usize].id
+                    self.name(d.seq)
                 ));
             }
         }
@@ -804,7 +806,7 @@ impl State {
     /// The trace of a donation (SPEC.md §6) by its object index.
     pub(super) fn trace_of(&self, d: u32) -> Vec<Portion> {
         let gift = &self.donations[d as usize];
-        let id = |seq: u64| self.meta[seq as usize].id.to_string();
+        let id = |seq: u64| self.name(seq).to_string();
         let amount = |n: u64| match gift.asset {
             CASH => PortionAmount::Cash { amount_fen: n },
             a => PortionAmount::Goods {

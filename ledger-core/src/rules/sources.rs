@@ -23,7 +23,7 @@ pub struct Source {
 
 impl State {
     fn source_names(&self, donation: u32, allocation: u32) -> (Option<String>, Option<String>) {
-        let name = |seq: u64| self.meta[seq as usize].id.to_string();
+        let name = |seq: u64| self.name(seq).to_string();
         let d = (donation != NONE).then(|| name(self.donations[donation as usize].seq));
         let a = (allocation != NONE).then(|| name(self.allocations[allocation as usize].seq));
         (d, a)
@@ -31,12 +31,8 @@ impl State {
 
     /// The gifts that paid a disbursement, portion by portion.
     pub fn disbursement_sources(&self, id: &str) -> Option<Vec<Source>> {
-        let seq = *self.ids.get(id)?;
-        let meta = self.meta.get(seq as usize)?;
-        if meta.kind != Kind::DisbursementMade {
-            return None;
-        }
-        let x = &self.disbursements[meta.obj as usize];
+        let (_, x) = self.object(id, Kind::DisbursementMade)?;
+        let x = &self.disbursements[x];
         Some(
             x.portions
                 .iter()
@@ -57,12 +53,8 @@ impl State {
 
     /// The gifts a case holds now, lot by lot, in the order disbursements take them.
     pub fn case_sources(&self, id: &str) -> Option<Vec<Source>> {
-        let seq = *self.ids.get(id)?;
-        let meta = self.meta.get(seq as usize)?;
-        if meta.kind != Kind::CaseOpened {
-            return None;
-        }
-        let case = &self.cases[meta.obj as usize];
+        let (_, c) = self.object(id, Kind::CaseOpened)?;
+        let case = &self.cases[c];
         let mut out = Vec::new();
         for (&asset, lots) in &case.holdings {
             for &l in lots.order.values() {

@@ -182,7 +182,7 @@ impl State {
 
     /// Every fund and case with its balance, at the state's current size.
     pub fn balances(&self) -> Balances {
-        let id = |seq: u64| self.meta[seq as usize].id.to_string();
+        let id = |seq: u64| self.name(seq).to_string();
         Balances {
             size: self.size,
             root: self.root().to_base64(),
@@ -192,10 +192,14 @@ impl State {
         }
     }
 
-    fn object(&self, id: &str, kind: Kind) -> Option<(u64, usize)> {
-        let seq = *self.ids.get(id)?;
-        let meta = self.meta.get(seq as usize)?;
-        (meta.kind == kind).then_some((seq, meta.obj as usize))
+    pub(super) fn object(&self, id: &str, kind: Kind) -> Option<(u64, usize)> {
+        let seq = self.entries.seq_of(id)?;
+        (self.entries.kind(seq)? == kind).then_some((seq, self.entries.obj(seq)? as usize))
+    }
+
+    /// The id of an entry an object of this state names.
+    pub(super) fn name(&self, seq: u64) -> &str {
+        self.entries.id(seq).expect("objects name entries of this log")
     }
 
     /// The trace of a donation: where every part of it is now (SPEC.md §6).
@@ -212,7 +216,7 @@ impl State {
     pub fn case(&self, id: &str) -> Option<CaseView> {
         let (seq, c) = self.object(id, Kind::CaseOpened)?;
         let case = &self.cases[c];
-        let name = |seq: u64| self.meta[seq as usize].id.to_string();
+        let name = |seq: u64| self.name(seq).to_string();
         let allocations = case
             .allocations
             .iter()
@@ -271,11 +275,7 @@ impl State {
 
     /// Ids of plans that were never sampled (the verifier reports them).
     pub fn unsampled_plans(&self) -> Vec<String> {
-        self.plans
-            .iter()
-            .filter(|p| p.sample.is_none())
-            .map(|p| self.meta[p.seq as usize].id.to_string())
-            .collect()
+        self.plans.iter().filter(|p| p.sample.is_none()).map(|p| self.name(p.seq).to_string()).collect()
     }
 
     /// The ids a sampled plan selected, recomputed (the entry carries only their count and hash).
@@ -287,8 +287,8 @@ impl State {
     /// Counts of entries by kind, for reports.
     pub fn count_by_kind(&self) -> BTreeMap<&'static str, u64> {
         let mut out = BTreeMap::new();
-        for m in &self.meta {
-            *out.entry(m.kind.as_str()).or_default() += 1;
+        for (_, kind, _) in self.entries.iter() {
+            *out.entry(kind.as_str()).or_default() += 1;
         }
         out
     }
@@ -308,7 +308,7 @@ impl State {
     pub fn donation_origin(&self, donation_id: &str) -> Option<(Kind, String)> {
         let (_, d) = self.object(donation_id, Kind::DonationReceived)?;
         let gift = self.donations.get(d)?;
-        let id = |seq: u64| self.meta.get(seq as usize).map(|m| m.id.to_string());
+        let id = |seq: u64| self.entries.id(seq).map(str::to_string);
         if gift.case != super::money::NONE {
             let case = self.cases.get(gift.case as usize)?;
             return Some((Kind::CaseOpened, id(case.seq)?));
@@ -323,7 +323,7 @@ impl State {
     pub fn allocation_parties(&self, allocation_id: &str) -> Option<(String, String)> {
         let (_, a) = self.object(allocation_id, Kind::AllocationMade)?;
         let a = self.allocations.get(a)?;
-        let id = |seq: u64| self.meta.get(seq as usize).map(|m| m.id.to_string());
+        let id = |seq: u64| self.entries.id(seq).map(str::to_string);
         Some((id(self.funds.get(a.fund as usize)?.seq)?, id(self.cases.get(a.case as usize)?.seq)?))
     }
 
@@ -331,7 +331,7 @@ impl State {
     pub fn disbursement_case(&self, disbursement_id: &str) -> Option<String> {
         let (_, x) = self.object(disbursement_id, Kind::DisbursementMade)?;
         let case = self.cases.get(self.disbursements.get(x)?.case as usize)?;
-        self.meta.get(case.seq as usize).map(|m| m.id.to_string())
+        self.entries.id(case.seq).map(str::to_string)
     }
 
     /// A case's programme, without building its whole view.
