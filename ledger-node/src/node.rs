@@ -218,10 +218,7 @@ fn repair_tree_hashes(store: &Store, size: u64) -> Result<()> {
     for n in from..size {
         let bytes = store.entry(n)?.context("entry vanished during recovery")?;
         let leaf = ledger_core::hash::leaf_hash(&bytes);
-        let hashes = stored_hashes_for_record(n, leaf, store)?;
-        for (i, h) in hashes.iter().enumerate() {
-            store.put_hash(stored_hash_count(n) + i as u64, h)?;
-        }
+        store.put_record_hashes(n, &stored_hashes_for_record(n, leaf, store)?)?;
     }
     Ok(())
 }
@@ -274,6 +271,8 @@ impl Node {
     fn open_mode(store: Store, mode: Mode, snapshot: Option<PathBuf>) -> Result<Arc<Node>> {
         let size = store.recover_size()?;
         repair_tree_hashes(&store, size)?;
+        // Checked below with the rest of the tree: the root must be the projection's.
+        store.load_upper_levels(size)?;
         let mut published = Published {
             state: State::new(),
             commitments: HashMap::new(),
@@ -808,7 +807,17 @@ impl Sequencer {
             let info = self.state.info().context("no genesis")?;
             let cp =
                 Checkpoint { origin: info.origin.clone(), size: self.state.size(), root: self.state.root() };
-            debug_assert_eq!(tree_hash(cp.size, store).ok(), Some(cp.root));
+            // The stored tree (sled and the levels held in memory) must lead to the root the
+            // sequencer computed from the leaves before anything is signed over it.
+            let stored_root = tree_hash(cp.size, store)?;
+            if stored_root != cp.root {
+                bail!(
+                    "the stored tree's root {} at size {} is not the log's root {}: not signing",
+                    stored_root.to_base64(),
+                    cp.size,
+                    cp.root.to_base64()
+                );
+            }
             let note = signer.sign(&cp).map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
             store.put_checkpoint(cp.size, &note)?;
             let flush_start = std::time::Instant::now();
@@ -871,10 +880,7 @@ fn integrate(store: &Store, entries: &[VerifiedEntry], written: &mut Vec<u64>) -
     for e in entries {
         store.put_entry(e.seq(), e.bytes())?;
         written.push(e.seq());
-        let base = stored_hash_count(e.seq());
-        for (i, h) in stored_hashes_for_record(e.seq(), e.leaf_hash(), store)?.iter().enumerate() {
-            store.put_hash(base + i as u64, h)?;
-        }
+        store.put_record_hashes(e.seq(), &stored_hashes_for_record(e.seq(), e.leaf_hash(), store)?)?;
     }
     Ok(())
 }
