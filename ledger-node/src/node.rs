@@ -206,6 +206,9 @@ pub struct Node {
     adopting: Mutex<()>,
     /// Set by `shutdown`: background tasks (cosigning, following) end.
     stopping: AtomicBool,
+    /// The log's verifier key string, once the log has a genesis: it never changes after that,
+    /// and deriving it checks the key and hashes it (every `/v1/log-key` and receipt shows it).
+    verifier_key: std::sync::OnceLock<String>,
 }
 
 /// Recomputes any tree hashes the last crash lost: they are derived from the entries.
@@ -383,6 +386,7 @@ impl Node {
             follow: crate::mirror::FollowReport::default(),
             adopting: Mutex::new(()),
             stopping: AtomicBool::new(false),
+            verifier_key: std::sync::OnceLock::new(),
         });
         if !is_log {
             // A mirror takes no appends: no sequencer, and `append` answers that it is a mirror.
@@ -953,6 +957,15 @@ impl Node {
                 LogSigner::new(&origin, key.clone()).ok().map(|s| s.log_key().clone())
             }
         }
+    }
+
+    /// `log_key()`'s verifier key string (`<origin>+<hash>+<key>`), derived once.
+    pub fn verifier_key(&self) -> Option<&str> {
+        if let Some(k) = self.verifier_key.get() {
+            return Some(k);
+        }
+        let derived = self.log_key()?.verifier_key();
+        Some(self.verifier_key.get_or_init(|| derived))
     }
 
     /// The upstream URL when this node is a mirror.
