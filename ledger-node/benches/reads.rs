@@ -12,8 +12,8 @@
 //! machine's HTTP limit, the same client against a bare axum server on the same runtime that
 //! answers a constant of the log key's length with no layers; and the node's HTTP floor, its
 //! cheapest answer (`GET /v1/log-key`) through all of its layers. Clients and server share the
-//! two cores, so the ratios are what to compare between runs; the CPU the clients themselves
-//! used is printed beside each figure.
+//! two cores, so the ratios are what to compare between runs; the CPU the clients used, and the
+//! CPU the rest of the process (the server) used per answer, are printed beside each figure.
 //!
 //! The client is hyper's HTTP/1.1 connection, one per simulated client, on `--client-threads`
 //! current-thread runtimes (default 1): a blocking client needs an OS thread per connection and
@@ -75,9 +75,14 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
 }
 
-/// CPU seconds (user + system) of the calling thread so far, from `/proc/thread-self/stat`.
+/// CPU seconds (user + system) of the calling thread so far.
 fn thread_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else { return f64::NAN };
+    cpu_seconds("/proc/thread-self/stat")
+}
+
+/// CPU seconds (user + system) of a thread or process so far, from its `stat` file in `/proc`.
+fn cpu_seconds(stat_file: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat_file) else { return f64::NAN };
     // The command name may hold spaces and parentheses: the fields are counted after its end.
     let Some((_, rest)) = stat.rsplit_once(')') else { return f64::NAN };
     let mut fields = rest.split_whitespace().skip(11);
@@ -92,6 +97,9 @@ struct Figure {
     errors: u64,
     /// Cores the client threads used on average while driving.
     client_cores: f64,
+    /// CPU the rest of the process (the server) used per answer, in microseconds: unlike the
+    /// rate, other load on the machine hardly moves it.
+    server_us: f64,
 }
 
 async fn connect(addr: SocketAddr) -> Option<SendRequest<Empty<Bytes>>> {
@@ -155,7 +163,10 @@ fn drive(
     check: impl Fn(&[u8]) -> bool + Sync,
 ) -> Figure {
     let threads = threads.clamp(1, CLIENTS);
+    // On stderr, for `perf record -p` to start at.
+    eprintln!("driving {} for {seconds} s", path(&mut Pick(1)));
     let ready = Barrier::new(threads);
+    let process_cpu0 = cpu_seconds("/proc/self/stat");
     let results: Vec<(Vec<Duration>, u64, f64, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -187,12 +198,15 @@ fn drive(
             .collect();
         handles.into_iter().map(|h| h.join().expect("client thread")).collect()
     });
+    let process_cpu = cpu_seconds("/proc/self/stat") - process_cpu0;
     let elapsed = results.iter().map(|r| r.2).fold(0.0, f64::max);
-    let client_cores = results.iter().map(|r| r.3).sum::<f64>() / elapsed;
+    let client_cpu = results.iter().map(|r| r.3).sum::<f64>();
+    let client_cores = client_cpu / elapsed;
     let errors = results.iter().map(|r| r.1).sum();
     let mut all: Vec<Duration> = results.into_iter().flat_map(|r| r.0).collect();
     all.sort();
     Figure {
+        server_us: (process_cpu - client_cpu) / all.len() as f64 * 1e6,
         rate: all.len() as f64 / elapsed,
         p50_ms: percentile(&all, 0.5),
         p99_ms: percentile(&all, 0.99),
@@ -275,6 +289,10 @@ fn main() {
             .fold((0usize, Duration::ZERO), |(c, t), (_, len, d)| (c + len, t + *d));
         count as f64 / time.as_secs_f64()
     };
+    // What a start adds to read the tree's in-memory levels (here with sled's cache warm).
+    let t0 = Instant::now();
+    node.store.load_upper_levels(n as u64).expect("tree levels");
+    let upper_levels_ms = t0.elapsed().as_secs_f64() * 1e3;
     let at_10k = rate_over(10_000);
     let at_end = rate_over(n.saturating_sub(RATE_WINDOW_ENTRIES));
 
@@ -371,6 +389,10 @@ fn main() {
 
     println!("log: {n} entries (scale {scale}), loaded through Node::append in {load_s:.1} s");
     println!("raw sled random gets, {CLIENTS} threads: {raw_gets:.0}/s");
+    println!(
+        "the tree's levels {} and up read from sled into memory in {upper_levels_ms:.1} ms (warm cache)",
+        ledger_node::limits::TREE_LEVEL_IN_MEMORY_MIN
+    );
     println!("{CHECKED_SAMPLE} inclusion proofs and {CHECKED_SAMPLE} receipts checked against the checkpoint's root");
     println!(
         "{CLIENTS} HTTP/1.1 keep-alive connections on {} client thread(s), {seconds} s per figure",
@@ -378,17 +400,20 @@ fn main() {
     );
     let base = |name: &str| figures.iter().find(|(n, _)| n.starts_with(name)).map(|(_, f)| f.rate);
     let (limit, floor) = (base("HTTP limit"), base("HTTP floor"));
-    println!("| figure | per second | p50 ms | p99 ms | errors | client cores | ratio to the limit | ratio to the floor |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| figure | per second | p50 ms | p99 ms | errors | client cores | server CPU µs per answer | ratio to the limit | ratio to the floor |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, f) in &figures {
         let ratio = |b: Option<f64>| b.map_or("".to_string(), |b| format!("{:.2}", f.rate / b));
         println!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {} | {} |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.1} | {} | {} |",
             f.rate,
             f.p50_ms,
             f.p99_ms,
             f.errors,
             f.client_cores,
+            f.server_us,
             ratio(limit),
             ratio(floor)
         );
