@@ -289,10 +289,6 @@ fn main() {
             .fold((0usize, Duration::ZERO), |(c, t), (_, len, d)| (c + len, t + *d));
         count as f64 / time.as_secs_f64()
     };
-    // What a start adds to read the tree's in-memory levels (here with sled's cache warm).
-    let t0 = Instant::now();
-    node.store.load_upper_levels(n as u64).expect("tree levels");
-    let upper_levels_ms = t0.elapsed().as_secs_f64() * 1e3;
     let at_10k = rate_over(10_000);
     let at_end = rate_over(n.saturating_sub(RATE_WINDOW_ENTRIES));
 
@@ -389,10 +385,6 @@ fn main() {
 
     println!("log: {n} entries (scale {scale}), loaded through Node::append in {load_s:.1} s");
     println!("raw sled random gets, {CLIENTS} threads: {raw_gets:.0}/s");
-    println!(
-        "the tree's levels {} and up read from sled into memory in {upper_levels_ms:.1} ms (warm cache)",
-        ledger_node::limits::TREE_LEVEL_IN_MEMORY_MIN
-    );
     println!("{CHECKED_SAMPLE} inclusion proofs and {CHECKED_SAMPLE} receipts checked against the checkpoint's root");
     println!(
         "{CLIENTS} HTTP/1.1 keep-alive connections on {} client thread(s), {seconds} s per figure",

@@ -274,8 +274,6 @@ impl Node {
     fn open_mode(store: Store, mode: Mode, snapshot: Option<PathBuf>) -> Result<Arc<Node>> {
         let size = store.recover_size()?;
         repair_tree_hashes(&store, size)?;
-        // Checked below with the rest of the tree: the root must be the projection's.
-        store.load_upper_levels(size)?;
         let mut published = Published {
             state: State::new(),
             commitments: HashMap::new(),

@@ -5,9 +5,7 @@
 use crate::limits::TREE_LEVEL_IN_MEMORY_MIN;
 use anyhow::{bail, Context, Result};
 use ledger_core::hash::Hash;
-use ledger_core::merkle::{
-    split_stored_hash_index, stored_hash_count, stored_hash_index, HashReader, MerkleError,
-};
+use ledger_core::merkle::{split_stored_hash_index, stored_hash_count, HashReader, MerkleError};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -40,25 +38,31 @@ pub struct Store {
 
 /// The stored hashes of the tree at level `TREE_LEVEL_IN_MEMORY_MIN` and above, in memory beside
 /// their copies in sled: at a million entries sled's cache no longer holds the tree, and a proof
-/// would otherwise pay about `log₂ n` random reads. With them here a proof reads sled only for
-/// the levels below, all within one subtree of `2^TREE_LEVEL_IN_MEMORY_MIN` leaves, whose hashes
-/// sled keeps side by side. They take `64 / 2^TREE_LEVEL_IN_MEMORY_MIN` bytes per entry.
+/// would otherwise pay about `log₂ n` random reads, each a few microseconds even when cached.
+/// With them here a proof reads sled only for the levels below, all within one subtree of
+/// `2^TREE_LEVEL_IN_MEMORY_MIN` leaves, whose hashes sled keeps side by side.
 ///
-/// Invariant: `levels[l][n]` is the hash sled holds for the subtree (`TREE_LEVEL_IN_MEMORY_MIN +
-/// l`, `n`), and each level is a prefix without gaps. Entries of a group that failed to be
-/// written leave hashes past the published tree, here as in sled; they are never read (proofs
-/// are of published sizes) and are overwritten when those seqs are written again.
+/// Filled as appends store hashes, and from sled the first time a proof reads one, so a start
+/// reads nothing (reading them at start would touch a third or more of the tree's sled pages).
+/// At most `size >> level` per level: `33 × 2 / 2^TREE_LEVEL_IN_MEMORY_MIN` bytes per entry.
+///
+/// Invariant: a hash here is the one sled holds at that coordinate. Hashes of a published tree
+/// never change; a group that failed to be written leaves hashes past the published tree, here
+/// as in sled, which no proof reads and which are replaced when those seqs are written again.
 #[derive(Default)]
 struct UpperLevels {
-    levels: Vec<Vec<Hash>>,
+    /// `levels[l][n]`: the subtree (`TREE_LEVEL_IN_MEMORY_MIN + l`, `n`), `None` until read.
+    levels: Vec<Vec<Option<Hash>>>,
 }
 
 impl UpperLevels {
     fn get(&self, level: u8, n: u64) -> Option<Hash> {
         let l = usize::from(level.checked_sub(TREE_LEVEL_IN_MEMORY_MIN)?);
-        self.levels.get(l)?.get(usize::try_from(n).ok()?).copied()
+        *self.levels.get(l)?.get(usize::try_from(n).ok()?)?
     }
 
+    /// Keeps the hash of (`level`, `n`) if the level is one held in memory. Callers have it
+    /// from sled or have just written it there, so `n` is below `size >> level`.
     fn set(&mut self, level: u8, n: u64, hash: Hash) -> Result<()> {
         let Some(l) = level.checked_sub(TREE_LEVEL_IN_MEMORY_MIN).map(usize::from) else { return Ok(()) };
         if self.levels.len() <= l {
@@ -66,14 +70,10 @@ impl UpperLevels {
         }
         let hashes = &mut self.levels[l];
         let n = usize::try_from(n).context("a tree too large for memory")?;
-        match n.cmp(&hashes.len()) {
-            std::cmp::Ordering::Less => hashes[n] = hash,
-            std::cmp::Ordering::Equal => hashes.push(hash),
-            std::cmp::Ordering::Greater => bail!(
-                "tree hash ({level}, {n}) stored before ({level}, {}): the tree's levels have a gap",
-                hashes.len()
-            ),
+        if hashes.len() <= n {
+            hashes.resize(n + 1, None);
         }
+        hashes[n] = Some(hash);
         Ok(())
     }
 }
@@ -100,28 +100,6 @@ impl Store {
             upper: Arc::default(),
         };
         Ok(store)
-    }
-
-    /// Reads the tree's upper levels of a log of `size` entries into memory (see `UpperLevels`).
-    /// Called at open, once the stored hashes are complete; appends keep them up to date.
-    pub fn load_upper_levels(&self, size: u64) -> Result<()> {
-        let mut upper = UpperLevels::default();
-        for level in TREE_LEVEL_IN_MEMORY_MIN..64 {
-            let count = size >> level;
-            if count == 0 {
-                break;
-            }
-            for n in 0..count {
-                let index = stored_hash_index(level, n);
-                let hash = self.hashes.get(index.to_be_bytes())?.with_context(|| {
-                    format!("stored hash ({level}, {n}) of a tree of {size} entries is missing")
-                })?;
-                let hash = Hash(hash.as_ref().try_into().context("a stored hash is not 32 bytes")?);
-                upper.set(level, n, hash)?;
-            }
-        }
-        *self.upper.write().map_err(|_| anyhow::anyhow!("poisoned"))? = upper;
-        Ok(())
     }
 
     /// Number of entries: the length of the contiguous run of seqs from 0. Entries past a gap
@@ -302,26 +280,38 @@ fn decode_seq(key: &[u8]) -> Result<u64> {
 
 impl HashReader for Store {
     /// The upper levels from memory, the rest from sled (outside the lock, so the sequencer's
-    /// next append never waits for a reader's disk reads).
+    /// next append never waits for a reader's disk reads). Upper-level hashes read from sled
+    /// are kept in memory for the next proof.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
+        let poisoned = || MerkleError::Read("poisoned".into());
+        let coordinates: Vec<(u8, u64)> = indexes.iter().map(|&i| split_stored_hash_index(i)).collect();
         let in_memory: Vec<Option<Hash>> = {
-            let upper = self.upper.read().map_err(|_| MerkleError::Read("poisoned".into()))?;
-            indexes
-                .iter()
-                .map(|&i| {
-                    let (level, n) = split_stored_hash_index(i);
-                    upper.get(level, n)
-                })
-                .collect()
+            let upper = self.upper.read().map_err(|_| poisoned())?;
+            coordinates.iter().map(|&(level, n)| upper.get(level, n)).collect()
         };
-        indexes
+        let mut read = Vec::new();
+        let hashes = indexes
             .iter()
+            .zip(&coordinates)
             .zip(in_memory)
-            .map(|(&i, hash)| match hash {
+            .map(|((&i, &(level, n)), hash)| match hash {
                 Some(h) => Ok(h),
-                None => self.read_stored_hash(i),
+                None => {
+                    let h = self.read_stored_hash(i)?;
+                    if level >= TREE_LEVEL_IN_MEMORY_MIN {
+                        read.push((level, n, h));
+                    }
+                    Ok(h)
+                }
             })
-            .collect()
+            .collect::<Result<Vec<Hash>, MerkleError>>()?;
+        if !read.is_empty() {
+            let mut upper = self.upper.write().map_err(|_| poisoned())?;
+            for (level, n, h) in read {
+                upper.set(level, n, h).map_err(|e| MerkleError::Read(e.to_string()))?;
+            }
+        }
+        Ok(hashes)
     }
 }
 
@@ -377,9 +367,11 @@ mod tests {
                 assert_eq!(prove_tree(t, old, store), prove_tree(t, old, memory), "tree {old} in {t}");
             }
         }
+    }
+
+    fn in_memory(store: &Store) -> Vec<usize> {
         let upper = store.upper.read().unwrap();
-        assert_eq!(upper.levels[0].len() as u64, size >> TREE_LEVEL_IN_MEMORY_MIN, "level kept in memory");
-        assert_eq!(upper.levels.len(), (size.ilog2() + 1 - u32::from(TREE_LEVEL_IN_MEMORY_MIN)) as usize);
+        upper.levels.iter().map(|l| l.iter().filter(|h| h.is_some()).count()).collect()
     }
 
     #[test]
@@ -387,31 +379,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let size = 3 * (1u64 << TREE_LEVEL_IN_MEMORY_MIN) + 37;
         let mut memory = MemoryHashes::new();
+        let full: Vec<usize> =
+            (TREE_LEVEL_IN_MEMORY_MIN..=size.ilog2() as u8).map(|l| (size >> l) as usize).collect();
         {
             let store = Store::open(dir.path()).unwrap();
             for n in 0..size {
                 store.put_record_hashes(n, &stored_hashes_for_record(n, leaf(n), &store).unwrap()).unwrap();
                 memory.append_leaf(leaf(n));
             }
+            assert_eq!(in_memory(&store), full, "appends keep every upper-level hash");
             check_same(&store, &memory, size);
             store.flush().unwrap();
         }
-        // Reopened: the levels come back from sled.
+        // Reopened: nothing is read at start; proofs read the upper levels from sled once.
         let store = Store::open(dir.path()).unwrap();
-        assert!(store.upper.read().unwrap().levels.is_empty());
-        store.load_upper_levels(size).unwrap();
+        assert!(in_memory(&store).is_empty());
+        check_same(&store, &memory, size);
+        assert_eq!(in_memory(&store), full, "the proofs above read every upper-level hash");
         check_same(&store, &memory, size);
     }
 
     #[test]
-    fn upper_levels_refuse_a_gap_and_take_rewrites() {
+    fn upper_levels_take_rewrites_and_only_their_levels() {
         let (level, a, b) = (TREE_LEVEL_IN_MEMORY_MIN, leaf(1), leaf(2));
         let mut upper = UpperLevels::default();
-        assert!(upper.set(level, 1, a).is_err(), "(level, 1) before (level, 0)");
-        upper.set(level, 0, a).unwrap();
+        upper.set(level, 2, a).unwrap();
+        assert_eq!((upper.get(level, 0), upper.get(level, 2)), (None, Some(a)));
         // A failed group's seqs are written again: the hash is replaced.
-        upper.set(level, 0, b).unwrap();
-        assert_eq!(upper.get(level, 0), Some(b));
+        upper.set(level, 2, b).unwrap();
+        assert_eq!(upper.get(level, 2), Some(b));
         // Levels below are sled's alone.
         upper.set(level - 1, 0, a).unwrap();
         assert_eq!(upper.get(level - 1, 0), None);
