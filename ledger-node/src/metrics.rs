@@ -75,7 +75,7 @@ const REQUEST_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// A response extension naming the rule an answer refused an append by; set by `ApiError`,
-/// counted by `track`.
+/// counted by `Metrics::record_http`.
 #[derive(Debug, Clone, Copy)]
 pub struct RefusedRule(pub &'static str);
 
