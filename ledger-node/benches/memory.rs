@@ -17,7 +17,7 @@ use ed25519_dalek::SigningKey;
 use ledger_core::dsse::VerifiedEnvelope;
 use ledger_core::entry::VerifiedEntry;
 use ledger_core::hash::Hash;
-use ledger_core::merkle::{stored_hash_count, stored_hashes_for_record};
+use ledger_core::merkle::stored_hashes_for_record;
 use ledger_core::rules::State;
 use ledger_core::scenario::{generate, ScenarioConfig};
 use ledger_core::time::EntryTime;
@@ -180,14 +180,8 @@ fn run_part(part: &str, scale: u32, clients: usize) {
                     let e = chain.entry(seq, env, *ms);
                     let e = &e;
                     store.put_entry(e.seq(), e.bytes()).expect("put");
-                    let base = stored_hash_count(e.seq());
-                    for (i, h) in stored_hashes_for_record(e.seq(), e.leaf_hash(), &store)
-                        .expect("hashes")
-                        .iter()
-                        .enumerate()
-                    {
-                        store.put_hash(base + i as u64, h).expect("put hash");
-                    }
+                    let hashes = stored_hashes_for_record(e.seq(), e.leaf_hash(), &store).expect("hashes");
+                    store.put_record_hashes(e.seq(), &hashes).expect("put hashes");
                 }
                 store.flush().expect("flush");
             })

@@ -3,29 +3,29 @@
 //! signatures, in parallel) and hand verified envelopes to the sequencer for steps 4–7.
 
 use crate::limits::*;
-use crate::node::{Accepted, AppendError, Node};
+use crate::node::{Accepted, AppendError, Node, Published};
 use axum::body::{Body, Bytes};
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
-use axum::{BoxError, Json, Router};
+use axum::{Json, Router};
 use ledger_core::disclosure::{self, Export};
 use ledger_core::dsse::{Envelope, KeyCache, VerifiedEnvelope};
 use ledger_core::encoding::{b64_encode, hash_from_hex};
 use ledger_core::entry::Entry;
-use ledger_core::merkle::{prove_record, prove_tree};
+use ledger_core::hash::Hash;
+use ledger_core::merkle::{prove_record, prove_tree, stored_hash_index, HashReader};
 use ledger_core::refusal::{Code, Refusal, Rule};
 use ledger_core::tiles::Tile;
 use ledger_core::types::Kind;
 use rayon::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
-use tower::ServiceBuilder;
+use std::time::{Duration, Instant};
 
 /// Every error the API answers, with the body of SPEC.md §8.
 #[derive(Debug)]
@@ -112,17 +112,10 @@ type Shared = Arc<Node>;
 
 /// The router of INTERFACES.md with the node's limits as layers.
 pub fn app(node: Arc<Node>) -> Router {
-    let limits = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|err: BoxError| async move {
-            if err.is::<tower::timeout::error::Elapsed>() {
-                ApiError::unavailable("the request took too long")
-            } else {
-                ApiError::unavailable(format!("the node is overloaded: {err}"))
-            }
-        }))
-        .load_shed()
-        .concurrency_limit(CONCURRENT_REQUESTS_MAX)
-        .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
+    let guard = Arc::new(Guard {
+        node: Arc::clone(&node),
+        in_flight: tokio::sync::Semaphore::new(CONCURRENT_REQUESTS_MAX),
+    });
     let mut router = Router::new();
     for (path, methods) in routes() {
         router = router.route(path, methods);
@@ -135,10 +128,38 @@ pub fn app(node: Arc<Node>) -> Router {
         })
         .fallback(|| async { ApiError::not_found("no such path") })
         .layer(DefaultBodyLimit::disable())
-        .layer(limits)
-        // Outermost, so it also counts what the limits above answer.
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&node), crate::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(guard, guard_request))
         .with_state(node)
+}
+
+/// What every request passes through: the limits on requests in flight and on their duration,
+/// and the metrics. One middleware rather than a stack of tower layers: axum applies a layer
+/// to each route separately and clones its services for every request, so each layer cost an
+/// allocation or two per request, and each route had a limit of its own.
+struct Guard {
+    node: Arc<Node>,
+    /// `CONCURRENT_REQUESTS_MAX` permits for the whole router: one more request is shed (503)
+    /// at once rather than queued.
+    in_flight: tokio::sync::Semaphore,
+}
+
+async fn guard_request(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let response = match guard.in_flight.try_acquire() {
+        Ok(_permit) => {
+            match tokio::time::timeout(Duration::from_millis(REQUEST_TIMEOUT_MS), next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::unavailable("the request took too long").into_response(),
+            }
+        }
+        Err(_) => ApiError::unavailable(format!(
+            "the node is overloaded: more than {CONCURRENT_REQUESTS_MAX} requests at once"
+        ))
+        .into_response(),
+    };
+    // Counted here, outermost, so what the limits answer is counted too.
+    guard.node.metrics.record_http(&response, start.elapsed());
+    response
 }
 
 /// The API's routes, in one table that `app()` serves and the OpenAPI document must cover.
@@ -480,11 +501,15 @@ async fn get_tile(State(node): State<Shared>, Path(path): Path<String>) -> ApiRe
 }
 
 pub fn log_key_string(node: &Node) -> ApiResult<String> {
-    node.log_key().map(|k| k.verifier_key()).ok_or_else(|| ApiError::not_found("the log has no genesis yet"))
+    verifier_key(node).map(str::to_string)
+}
+
+fn verifier_key(node: &Node) -> ApiResult<&str> {
+    node.verifier_key().ok_or_else(|| ApiError::not_found("the log has no genesis yet"))
 }
 
 async fn get_log_key(State(node): State<Shared>) -> ApiResult<Response> {
-    Ok(text(log_key_string(&node)?))
+    Ok(text(verifier_key(&node)?.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -493,7 +518,28 @@ struct InclusionQuery {
     size: Option<u64>,
 }
 
-fn inclusion_proof(node: &Node, seq: u64, size: u64) -> ApiResult<Vec<String>> {
+/// Proof hashes in the JSON of INTERFACES.md: an array of standard base64 strings.
+struct Base64Hashes(Vec<Hash>);
+
+impl Serialize for Base64Hashes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        // 32 bytes are 44 base64 characters: encoded on the stack, not in a String each.
+        let mut buf = [0u8; 44];
+        for h in &self.0 {
+            let n = base64::engine::general_purpose::STANDARD
+                .encode_slice(h.0, &mut buf)
+                .map_err(serde::ser::Error::custom)?;
+            let text = std::str::from_utf8(&buf[..n]).map_err(serde::ser::Error::custom)?;
+            seq.serialize_element(text)?;
+        }
+        seq.end()
+    }
+}
+
+fn inclusion_proof(node: &Node, seq: u64, size: u64) -> ApiResult<Base64Hashes> {
     let latest = published_size(node)?;
     if size > latest {
         return Err(ApiError::bad_request(format!("size {size} is beyond the latest checkpoint ({latest})")));
@@ -501,8 +547,17 @@ fn inclusion_proof(node: &Node, seq: u64, size: u64) -> ApiResult<Vec<String>> {
     if seq >= size {
         return Err(ApiError::bad_request(format!("seq {seq} is not in a tree of size {size}")));
     }
-    let proof = prove_record(size, seq, &node.store).map_err(ApiError::internal)?;
-    Ok(proof.iter().map(|h| h.to_base64()).collect())
+    prove_record(size, seq, &node.store).map(Base64Hashes).map_err(ApiError::internal)
+}
+
+/// The answer of `GET /v1/proof/inclusion`. Fields in the order `json!` wrote them (by name),
+/// so the bytes are what they were.
+#[derive(Serialize)]
+struct InclusionAnswer {
+    leaf_hash: String,
+    proof: Base64Hashes,
+    seq: u64,
+    size: u64,
 }
 
 async fn get_inclusion(State(node): State<Shared>, Query(q): Query<InclusionQuery>) -> ApiResult<Response> {
@@ -512,10 +567,16 @@ async fn get_inclusion(State(node): State<Shared>, Query(q): Query<InclusionQuer
         None => published_size(&node)?,
     };
     let proof = inclusion_proof(&node, seq, size)?;
-    let bytes =
-        node.store.entry(seq).map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("no entry"))?;
-    let leaf = ledger_core::hash::leaf_hash(&bytes);
-    Ok(Json(json!({"seq": seq, "size": size, "leaf_hash": leaf.to_hex(), "proof": proof})).into_response())
+    // The leaf's hash as the tree stores it (seq < size ≤ the published size, so it is
+    // there): beside the proof's lowest hashes in sled, where the entry is a read of its own.
+    let leaf = node
+        .store
+        .read_hashes(&[stored_hash_index(0, seq)])
+        .map_err(ApiError::internal)?
+        .first()
+        .copied()
+        .ok_or_else(|| ApiError::internal("the store answered no leaf hash"))?;
+    Ok(Json(InclusionAnswer { leaf_hash: leaf.to_hex(), proof, seq, size }).into_response())
 }
 
 #[derive(Deserialize)]
@@ -622,6 +683,11 @@ pub fn body_at(node: &Node, seq: u64) -> ApiResult<Value> {
 /// The seq of the object `id`, which must be of `kind`.
 fn object_seq(node: &Node, id: &str, kind: Kind) -> ApiResult<u64> {
     let p = node.published.read().map_err(ApiError::internal)?;
+    seq_of(&p, id, kind)
+}
+
+/// `object_seq` under a lock the caller holds.
+fn seq_of(p: &Published, id: &str, kind: Kind) -> ApiResult<u64> {
     match p.state.lookup(id) {
         Some((seq, k)) if k == kind => Ok(seq),
         _ => Err(ApiError::not_found(format!("no {kind} with id {id}"))),
@@ -661,14 +727,23 @@ async fn get_case(State(node): State<Shared>, Path(id): Path<String>) -> ApiResu
     Ok(Json(crate::views::case_json(&node, &id, seq)?).into_response())
 }
 
+/// The answer of `GET /v1/donations/{id}`, fields in the order `json!` wrote them. Serialised
+/// straight from its parts: `json!` copied the body and the trace into a new tree first.
+#[derive(Serialize)]
+struct DonationAnswer {
+    donation: Value,
+    seq: u64,
+    trace: Vec<Value>,
+}
+
 async fn get_donation(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
-    let seq = object_seq(&node, &id, Kind::DonationReceived)?;
-    let trace = {
+    let (seq, trace) = {
         let p = node.published.read().map_err(ApiError::internal)?;
-        p.state.trace(&id).ok_or_else(|| ApiError::not_found("no donation"))?
+        let seq = seq_of(&p, &id, Kind::DonationReceived)?;
+        (seq, p.state.trace(&id).ok_or_else(|| ApiError::not_found("no donation"))?)
     };
     let trace: Vec<Value> = trace.iter().map(|p| p.to_json()).collect();
-    Ok(Json(json!({"seq": seq, "donation": body_at(&node, seq)?, "trace": trace})).into_response())
+    Ok(Json(DonationAnswer { donation: body_at(&node, seq)?, seq, trace }).into_response())
 }
 
 async fn get_receipt(State(node): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -677,11 +752,26 @@ async fn get_receipt(State(node): State<Shared>, Path(id): Path<String>) -> ApiR
     let bytes =
         node.store.entry(seq).map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("no entry"))?;
     let proof = inclusion_proof(&node, seq, size)?;
-    Ok(Json(json!({
-        "seq": seq, "entry_b64": b64_encode(&bytes), "size": size, "proof": proof,
-        "checkpoint": note, "log_key": log_key_string(&node)?,
-    }))
+    Ok(Json(ReceiptAnswer {
+        checkpoint: &note,
+        entry_b64: b64_encode(&bytes),
+        log_key: verifier_key(&node)?,
+        proof,
+        seq,
+        size,
+    })
     .into_response())
+}
+
+/// The answer of `GET /v1/donations/{id}/receipt`, fields in the order `json!` wrote them.
+#[derive(Serialize)]
+struct ReceiptAnswer<'a> {
+    checkpoint: &'a str,
+    entry_b64: String,
+    log_key: &'a str,
+    proof: Base64Hashes,
+    seq: u64,
+    size: u64,
 }
 
 #[derive(Deserialize)]
@@ -748,4 +838,45 @@ async fn get_health(State(node): State<Shared>) -> ApiResult<Response> {
         body["mirror"] = json!({"upstream": upstream, "follow": follow});
     }
     Ok(Json(body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed answers serialise to the bytes the `json!` maps they replaced did (keys in
+    /// name order, since serde_json's map is a B-tree).
+    #[test]
+    fn typed_answers_keep_their_bytes() {
+        let hashes = vec![Hash([1; 32]), Hash([2; 32])];
+        let strings: Vec<String> = hashes.iter().map(|h| h.to_base64()).collect();
+        fn bytes(v: &impl Serialize) -> Vec<u8> {
+            serde_json::to_vec(v).unwrap()
+        }
+        let leaf = Hash([3; 32]).to_hex();
+        let inclusion =
+            InclusionAnswer { leaf_hash: leaf.clone(), proof: Base64Hashes(hashes.clone()), seq: 5, size: 9 };
+        let before = json!({"seq": 5, "size": 9, "leaf_hash": leaf, "proof": strings});
+        assert_eq!(bytes(&inclusion), bytes(&before));
+        let note = "example.org/log\n9\nAAAA\n\n\u{2014} example.org/log sig\n";
+        let receipt = ReceiptAnswer {
+            checkpoint: note,
+            entry_b64: "e30=".into(),
+            log_key: "example.org/log+01234567+AQ==",
+            proof: Base64Hashes(hashes),
+            seq: 5,
+            size: 9,
+        };
+        let before = json!({
+            "seq": 5, "entry_b64": "e30=", "size": 9, "proof": strings,
+            "checkpoint": note, "log_key": "example.org/log+01234567+AQ==",
+        });
+        assert_eq!(bytes(&receipt), bytes(&before));
+        let body =
+            json!({"id": "d-1", "kind": "donation.received", "_seq": 5, "_time": "2026-01-01T00:00:00Z"});
+        let trace = vec![json!({"state": "in_fund", "fund": "f-1", "amount_fen": 100})];
+        let donation = DonationAnswer { donation: body.clone(), seq: 5, trace: trace.clone() };
+        let before = json!({"seq": 5, "donation": body, "trace": trace});
+        assert_eq!(bytes(&donation), bytes(&before));
+    }
 }

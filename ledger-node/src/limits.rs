@@ -16,6 +16,11 @@ pub const GROUP_ENTRIES_MAX: usize = 4096;
 pub const CONCURRENT_REQUESTS_MAX: usize = 1024;
 /// A request that takes longer is answered 503.
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// The Merkle tree's stored hashes at this level and above (subtrees of 16 leaves and more) are
+/// also held in memory, filled by appends and by the proofs that read them, so a proof reads
+/// sled only within one 16-leaf subtree. At most 33 × 2 / 2^4 ≈ 4 bytes per entry (4 MB at a
+/// million entries).
+pub const TREE_LEVEL_IN_MEMORY_MIN: u8 = 4;
 /// Balance documents at past sizes kept ready.
 pub const BALANCES_CACHE_MAX: usize = 8;
 /// Objects listed for one commitment in `/v1/lookup`.

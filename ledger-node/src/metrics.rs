@@ -4,15 +4,14 @@
 //! Nothing is ever labelled by path, id or key.
 
 use crate::node::Node;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ledger_core::refusal::Rule;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -76,7 +75,7 @@ const REQUEST_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// A response extension naming the rule an answer refused an append by; set by `ApiError`,
-/// counted by `track`.
+/// counted by `Metrics::record_http`.
 #[derive(Debug, Clone, Copy)]
 pub struct RefusedRule(pub &'static str);
 
@@ -186,6 +185,15 @@ impl Metrics {
         self.request_seconds.observe_duration(d);
     }
 
+    /// An HTTP response was answered after `d`: its status code, its latency, and the rule it
+    /// refused an append by, if any (see `RefusedRule`).
+    pub fn record_http(&self, response: &Response, d: Duration) {
+        if let Some(RefusedRule(rule)) = response.extensions().get::<RefusedRule>() {
+            self.record_refusal(rule);
+        }
+        self.record_response(response.status().as_u16(), d);
+    }
+
     pub fn appends_accepted(&self) -> u64 {
         self.appends_accepted.load(Ordering::Relaxed)
     }
@@ -242,18 +250,6 @@ impl Metrics {
         );
         out
     }
-}
-
-/// The middleware of `api::app`: counts every response by status code, its latency, and the
-/// rule of every refusal.
-pub async fn track(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let response = next.run(req).await;
-    if let Some(RefusedRule(rule)) = response.extensions().get::<RefusedRule>() {
-        node.metrics.record_refusal(rule);
-    }
-    node.metrics.record_response(response.status().as_u16(), start.elapsed());
-    response
 }
 
 /// `GET /metrics`.

@@ -206,6 +206,9 @@ pub struct Node {
     adopting: Mutex<()>,
     /// Set by `shutdown`: background tasks (cosigning, following) end.
     stopping: AtomicBool,
+    /// The log's verifier key string, once the log has a genesis: it never changes after that,
+    /// and deriving it checks the key and hashes it (every `/v1/log-key` and receipt shows it).
+    verifier_key: std::sync::OnceLock<String>,
 }
 
 /// Recomputes any tree hashes the last crash lost: they are derived from the entries.
@@ -218,10 +221,7 @@ fn repair_tree_hashes(store: &Store, size: u64) -> Result<()> {
     for n in from..size {
         let bytes = store.entry(n)?.context("entry vanished during recovery")?;
         let leaf = ledger_core::hash::leaf_hash(&bytes);
-        let hashes = stored_hashes_for_record(n, leaf, store)?;
-        for (i, h) in hashes.iter().enumerate() {
-            store.put_hash(stored_hash_count(n) + i as u64, h)?;
-        }
+        store.put_record_hashes(n, &stored_hashes_for_record(n, leaf, store)?)?;
     }
     Ok(())
 }
@@ -384,6 +384,7 @@ impl Node {
             follow: crate::mirror::FollowReport::default(),
             adopting: Mutex::new(()),
             stopping: AtomicBool::new(false),
+            verifier_key: std::sync::OnceLock::new(),
         });
         if !is_log {
             // A mirror takes no appends: no sequencer, and `append` answers that it is a mirror.
@@ -808,7 +809,17 @@ impl Sequencer {
             let info = self.state.info().context("no genesis")?;
             let cp =
                 Checkpoint { origin: info.origin.clone(), size: self.state.size(), root: self.state.root() };
-            debug_assert_eq!(tree_hash(cp.size, store).ok(), Some(cp.root));
+            // The stored tree (sled and the levels held in memory) must lead to the root the
+            // sequencer computed from the leaves before anything is signed over it.
+            let stored_root = tree_hash(cp.size, store)?;
+            if stored_root != cp.root {
+                bail!(
+                    "the stored tree's root {} at size {} is not the log's root {}: not signing",
+                    stored_root.to_base64(),
+                    cp.size,
+                    cp.root.to_base64()
+                );
+            }
             let note = signer.sign(&cp).map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
             store.put_checkpoint(cp.size, &note)?;
             let flush_start = std::time::Instant::now();
@@ -871,10 +882,7 @@ fn integrate(store: &Store, entries: &[VerifiedEntry], written: &mut Vec<u64>) -
     for e in entries {
         store.put_entry(e.seq(), e.bytes())?;
         written.push(e.seq());
-        let base = stored_hash_count(e.seq());
-        for (i, h) in stored_hashes_for_record(e.seq(), e.leaf_hash(), store)?.iter().enumerate() {
-            store.put_hash(base + i as u64, h)?;
-        }
+        store.put_record_hashes(e.seq(), &stored_hashes_for_record(e.seq(), e.leaf_hash(), store)?)?;
     }
     Ok(())
 }
@@ -947,6 +955,15 @@ impl Node {
                 LogSigner::new(&origin, key.clone()).ok().map(|s| s.log_key().clone())
             }
         }
+    }
+
+    /// `log_key()`'s verifier key string (`<origin>+<hash>+<key>`), derived once.
+    pub fn verifier_key(&self) -> Option<&str> {
+        if let Some(k) = self.verifier_key.get() {
+            return Some(k);
+        }
+        let derived = self.log_key()?.verifier_key();
+        Some(self.verifier_key.get_or_init(|| derived))
     }
 
     /// The upstream URL when this node is a mirror.

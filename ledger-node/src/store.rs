@@ -2,11 +2,13 @@
 //! only truth; `hashes` (the Merkle tree's stored hashes) and `checkpoints` are derived from it
 //! and repaired from it on start. Everything else is an in-memory projection rebuilt from the log.
 
+use crate::limits::TREE_LEVEL_IN_MEMORY_MIN;
 use anyhow::{bail, Context, Result};
 use ledger_core::hash::Hash;
-use ledger_core::merkle::{HashReader, MerkleError};
+use ledger_core::merkle::{split_stored_hash_index, stored_hash_count, HashReader, MerkleError};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 const ENTRIES: &str = "entries";
 const HASHES: &str = "hashes";
@@ -30,6 +32,50 @@ pub struct Store {
     /// the file's metadata. An `fsync` on the data file after each flush closes that gap: fsync
     /// acts on the file, whichever descriptor asks.
     data_file: PathBuf,
+    /// The tree's upper levels, shared by every clone of the store.
+    upper: Arc<RwLock<UpperLevels>>,
+}
+
+/// The stored hashes of the tree at level `TREE_LEVEL_IN_MEMORY_MIN` and above, in memory beside
+/// their copies in sled: at a million entries sled's cache no longer holds the tree, and a proof
+/// would otherwise pay about `log₂ n` random reads, each a few microseconds even when cached.
+/// With them here a proof reads sled only for the levels below, all within one subtree of
+/// `2^TREE_LEVEL_IN_MEMORY_MIN` leaves, whose hashes sled keeps side by side.
+///
+/// Filled as appends store hashes, and from sled the first time a proof reads one, so a start
+/// reads nothing (reading them at start would touch a third or more of the tree's sled pages).
+/// At most `size >> level` per level: `33 × 2 / 2^TREE_LEVEL_IN_MEMORY_MIN` bytes per entry.
+///
+/// Invariant: a hash here is the one sled holds at that coordinate. Hashes of a published tree
+/// never change; a group that failed to be written leaves hashes past the published tree, here
+/// as in sled, which no proof reads and which are replaced when those seqs are written again.
+#[derive(Default)]
+struct UpperLevels {
+    /// `levels[l][n]`: the subtree (`TREE_LEVEL_IN_MEMORY_MIN + l`, `n`), `None` until read.
+    levels: Vec<Vec<Option<Hash>>>,
+}
+
+impl UpperLevels {
+    fn get(&self, level: u8, n: u64) -> Option<Hash> {
+        let l = usize::from(level.checked_sub(TREE_LEVEL_IN_MEMORY_MIN)?);
+        *self.levels.get(l)?.get(usize::try_from(n).ok()?)?
+    }
+
+    /// Keeps the hash of (`level`, `n`) if the level is one held in memory. Callers have it
+    /// from sled or have just written it there, so `n` is below `size >> level`.
+    fn set(&mut self, level: u8, n: u64, hash: Hash) -> Result<()> {
+        let Some(l) = level.checked_sub(TREE_LEVEL_IN_MEMORY_MIN).map(usize::from) else { return Ok(()) };
+        if self.levels.len() <= l {
+            self.levels.resize_with(l + 1, Vec::new);
+        }
+        let hashes = &mut self.levels[l];
+        let n = usize::try_from(n).context("a tree too large for memory")?;
+        if hashes.len() <= n {
+            hashes.resize(n + 1, None);
+        }
+        hashes[n] = Some(hash);
+        Ok(())
+    }
 }
 
 fn seq_key(seq: u64) -> [u8; 8] {
@@ -51,6 +97,7 @@ impl Store {
             meta: db.open_tree(META)?,
             data_file: dir.join("db"),
             db,
+            upper: Arc::default(),
         };
         Ok(store)
     }
@@ -107,8 +154,20 @@ impl Store {
         Ok(())
     }
 
-    pub fn put_hash(&self, index: u64, hash: &Hash) -> Result<()> {
-        self.hashes.insert(index.to_be_bytes(), &hash.0)?;
+    /// Stores the hashes that appending entry `seq` completes, as `stored_hashes_for_record`
+    /// gives them: `hashes[l]` is the subtree (`l`, `seq >> l`).
+    pub fn put_record_hashes(&self, seq: u64, hashes: &[Hash]) -> Result<()> {
+        let base = stored_hash_count(seq);
+        for (level, hash) in hashes.iter().enumerate() {
+            self.hashes.insert((base + level as u64).to_be_bytes(), &hash.0)?;
+        }
+        if hashes.len() > usize::from(TREE_LEVEL_IN_MEMORY_MIN) {
+            let mut upper = self.upper.write().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            for (level, hash) in hashes.iter().enumerate().skip(usize::from(TREE_LEVEL_IN_MEMORY_MIN)) {
+                let level = u8::try_from(level).context("more than 256 tree levels")?;
+                upper.set(level, seq >> level, *hash)?;
+            }
+        }
         Ok(())
     }
 
@@ -220,19 +279,53 @@ fn decode_seq(key: &[u8]) -> Result<u64> {
 }
 
 impl HashReader for Store {
+    /// The upper levels from memory, the rest from sled (outside the lock, so the sequencer's
+    /// next append never waits for a reader's disk reads). Upper-level hashes read from sled
+    /// are kept in memory for the next proof.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
-        indexes
+        let poisoned = || MerkleError::Read("poisoned".into());
+        let coordinates: Vec<(u8, u64)> = indexes.iter().map(|&i| split_stored_hash_index(i)).collect();
+        let in_memory: Vec<Option<Hash>> = {
+            let upper = self.upper.read().map_err(|_| poisoned())?;
+            coordinates.iter().map(|&(level, n)| upper.get(level, n)).collect()
+        };
+        let mut read = Vec::new();
+        let hashes = indexes
             .iter()
-            .map(|i| match self.hashes.get(i.to_be_bytes()) {
-                Ok(Some(v)) => v
-                    .as_ref()
-                    .try_into()
-                    .map(Hash)
-                    .map_err(|_| MerkleError::Read(format!("stored hash {i} is not 32 bytes"))),
-                Ok(None) => Err(MerkleError::Read(format!("stored hash {i} is missing"))),
-                Err(e) => Err(MerkleError::Read(e.to_string())),
+            .zip(&coordinates)
+            .zip(in_memory)
+            .map(|((&i, &(level, n)), hash)| match hash {
+                Some(h) => Ok(h),
+                None => {
+                    let h = self.read_stored_hash(i)?;
+                    if level >= TREE_LEVEL_IN_MEMORY_MIN {
+                        read.push((level, n, h));
+                    }
+                    Ok(h)
+                }
             })
-            .collect()
+            .collect::<Result<Vec<Hash>, MerkleError>>()?;
+        if !read.is_empty() {
+            let mut upper = self.upper.write().map_err(|_| poisoned())?;
+            for (level, n, h) in read {
+                upper.set(level, n, h).map_err(|e| MerkleError::Read(e.to_string()))?;
+            }
+        }
+        Ok(hashes)
+    }
+}
+
+impl Store {
+    fn read_stored_hash(&self, i: u64) -> Result<Hash, MerkleError> {
+        match self.hashes.get(i.to_be_bytes()) {
+            Ok(Some(v)) => v
+                .as_ref()
+                .try_into()
+                .map(Hash)
+                .map_err(|_| MerkleError::Read(format!("stored hash {i} is not 32 bytes"))),
+            Ok(None) => Err(MerkleError::Read(format!("stored hash {i} is missing"))),
+            Err(e) => Err(MerkleError::Read(e.to_string())),
+        }
     }
 }
 
@@ -249,5 +342,75 @@ impl Store {
     pub fn entries_remove(&self, seq: u64) -> Result<()> {
         self.entries.remove(seq_key(seq))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_core::merkle::{prove_record, prove_tree, stored_hashes_for_record, tree_hash, MemoryHashes};
+
+    fn leaf(i: u64) -> Hash {
+        ledger_core::hash::leaf_hash(&i.to_be_bytes())
+    }
+
+    /// Roots and proofs from the store (upper levels from memory, the rest from sled) are those
+    /// of the plain in-memory tree, at sizes on both sides of the in-memory levels' edges.
+    fn check_same(store: &Store, memory: &MemoryHashes, size: u64) {
+        let width = 1u64 << TREE_LEVEL_IN_MEMORY_MIN;
+        for t in [1, width - 1, width, width + 1, 2 * width - 1, 2 * width, 2 * width + 1, 3 * width, size] {
+            assert_eq!(tree_hash(t, store), tree_hash(t, memory), "root at {t}");
+            for n in (0..t).step_by(7).chain([t - 1]) {
+                assert_eq!(prove_record(t, n, store), prove_record(t, n, memory), "record {n} in {t}");
+            }
+            for old in (1..=t).step_by(13).chain([t]) {
+                assert_eq!(prove_tree(t, old, store), prove_tree(t, old, memory), "tree {old} in {t}");
+            }
+        }
+    }
+
+    fn in_memory(store: &Store) -> Vec<usize> {
+        let upper = store.upper.read().unwrap();
+        upper.levels.iter().map(|l| l.iter().filter(|h| h.is_some()).count()).collect()
+    }
+
+    #[test]
+    fn proofs_with_upper_levels_in_memory_are_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = 3 * (1u64 << TREE_LEVEL_IN_MEMORY_MIN) + 37;
+        let mut memory = MemoryHashes::new();
+        let full: Vec<usize> =
+            (TREE_LEVEL_IN_MEMORY_MIN..=size.ilog2() as u8).map(|l| (size >> l) as usize).collect();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for n in 0..size {
+                store.put_record_hashes(n, &stored_hashes_for_record(n, leaf(n), &store).unwrap()).unwrap();
+                memory.append_leaf(leaf(n));
+            }
+            assert_eq!(in_memory(&store), full, "appends keep every upper-level hash");
+            check_same(&store, &memory, size);
+            store.flush().unwrap();
+        }
+        // Reopened: nothing is read at start; proofs read the upper levels from sled once.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(in_memory(&store).is_empty());
+        check_same(&store, &memory, size);
+        assert_eq!(in_memory(&store), full, "the proofs above read every upper-level hash");
+        check_same(&store, &memory, size);
+    }
+
+    #[test]
+    fn upper_levels_take_rewrites_and_only_their_levels() {
+        let (level, a, b) = (TREE_LEVEL_IN_MEMORY_MIN, leaf(1), leaf(2));
+        let mut upper = UpperLevels::default();
+        upper.set(level, 2, a).unwrap();
+        assert_eq!((upper.get(level, 0), upper.get(level, 2)), (None, Some(a)));
+        // A failed group's seqs are written again: the hash is replaced.
+        upper.set(level, 2, b).unwrap();
+        assert_eq!(upper.get(level, 2), Some(b));
+        // Levels below are sled's alone.
+        upper.set(level - 1, 0, a).unwrap();
+        assert_eq!(upper.get(level - 1, 0), None);
+        assert_eq!(upper.get(level + 1, 0), None);
     }
 }
