@@ -57,7 +57,7 @@ struct Fund {
     programme: Programme,
     restricted: bool,
     closed: bool,
-    holdings: BTreeMap<u32, money::FundLots>,
+    holdings: money::AssetMap<money::FundLots>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -65,7 +65,7 @@ struct Case {
     seq: u64,
     programme: Programme,
     closed: bool,
-    holdings: BTreeMap<u32, money::CaseLots>,
+    holdings: money::AssetMap<money::CaseLots>,
     allocations: Vec<u32>,
     disbursements: Vec<u32>,
     /// Donations earmarked straight to this case.
@@ -117,6 +117,9 @@ pub struct State {
     funds: Vec<Fund>,
     cases: Vec<Case>,
     donations: Vec<money::Donation>,
+    /// Refunds and corrections by donation: (seq, amount, is a correction). Few gifts have any,
+    /// so they are kept here rather than as a list in every donation.
+    outflows: BTreeMap<u32, Vec<(u64, u64, bool)>>,
     allocations: Vec<money::Allocation>,
     disbursements: Vec<money::Disbursement>,
     complaints: Vec<Complaint>,
@@ -658,7 +661,7 @@ impl State {
                     programme: b.programme,
                     restricted: b.restricted,
                     closed: false,
-                    holdings: BTreeMap::new(),
+                    holdings: Default::default(),
                 });
                 self.open_fund_balance(obj, seq, b.opening_balance_fen.get());
             }
@@ -669,7 +672,7 @@ impl State {
                     seq,
                     programme: b.programme,
                     closed: false,
-                    holdings: BTreeMap::new(),
+                    holdings: Default::default(),
                     allocations: Vec::new(),
                     disbursements: Vec::new(),
                     earmarked: Vec::new(),

@@ -35,8 +35,38 @@ pub(super) struct Lot {
     /// Fund lot: its index in the fund's position order.
     pub slot: u32,
     pub remaining: u64,
-    /// For goods, the donation's `unit_value_fen`; 1 for cash, so value = quantity × unit.
-    pub unit_value: u64,
+}
+
+/// What a fund or a case holds, by asset, in asset order. Nearly every holder has cash only, so
+/// the list stays inline; a B-tree allocated a node of eleven slots per holder.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct AssetMap<V>(SmallVec<[(u32, V); 1]>);
+
+impl<V: Default> AssetMap<V> {
+    pub fn get(&self, asset: u32) -> Option<&V> {
+        let i = self.0.binary_search_by_key(&asset, |e| e.0).ok()?;
+        Some(&self.0[i].1)
+    }
+    pub fn get_mut(&mut self, asset: u32) -> Option<&mut V> {
+        let i = self.0.binary_search_by_key(&asset, |e| e.0).ok()?;
+        Some(&mut self.0[i].1)
+    }
+    pub fn entry_or_default(&mut self, asset: u32) -> &mut V {
+        let i = match self.0.binary_search_by_key(&asset, |e| e.0) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (asset, V::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &V)> + '_ {
+        self.0.iter().map(|(a, v)| (*a, v))
+    }
+    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.0.iter().map(|e| &e.1)
+    }
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -65,8 +95,6 @@ pub(super) struct Donation {
     pub case_lots: LotList,
     /// (disbursement, portion index) of every payment that took from this gift.
     pub disbursed: SmallVec<[(u32, u32); 2]>,
-    /// (seq, amount, is a correction) of every refund and correction.
-    pub outflows: Vec<(u64, u64, bool)>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -241,9 +269,18 @@ impl State {
         }
     }
 
+    /// For goods, the gift's `unit_value_fen`; 1 for cash (a fund's opening balance is cash),
+    /// so value = quantity × unit. Every lot of a gift has its unit value, so lots do not copy it.
+    fn unit_value(&self, lot: u32) -> u64 {
+        match self.lots[lot as usize].donation {
+            NONE => 1,
+            d => self.donations[d as usize].unit_value,
+        }
+    }
+
     fn value_of(&self, takes: &[(u32, u64)]) -> Result<u64, Refusal> {
         takes.iter().try_fold(0u64, |acc, &(lot, n)| {
-            n.checked_mul(self.lots[lot as usize].unit_value)
+            n.checked_mul(self.unit_value(lot))
                 .and_then(|v| acc.checked_add(v))
                 .ok_or_else(|| Refusal::new(Rule::Overflow, "the value of the goods moved overflows"))
         })
@@ -251,7 +288,7 @@ impl State {
 
     /// FIFO over a fund's lots in position order.
     fn take_from_fund(&self, fund: u32, asset: u32, amount: u64) -> Option<Vec<(u32, u64)>> {
-        let lots = self.funds[fund as usize].holdings.get(&asset)?;
+        let lots = self.funds[fund as usize].holdings.get(asset)?;
         if lots.balance < amount {
             return None;
         }
@@ -260,7 +297,7 @@ impl State {
 
     /// A case's lots in their order.
     fn take_from_case(&self, case: u32, asset: u32, amount: u64) -> Option<Vec<(u32, u64)>> {
-        let lots = self.cases[case as usize].holdings.get(&asset)?;
+        let lots = self.cases[case as usize].holdings.get(asset)?;
         if lots.balance < amount {
             return None;
         }
@@ -491,17 +528,17 @@ impl State {
         if amount == 0 {
             return;
         }
-        let lot = self.new_fund_lot(fund, CASH, NONE, seq, 1);
+        let lot = self.new_fund_lot(fund, CASH, NONE, seq);
         self.lots[lot as usize].remaining = amount;
-        self.funds[fund as usize].holdings.entry(CASH).or_default().balance += amount;
+        self.funds[fund as usize].holdings.entry_or_default(CASH).balance += amount;
         let t = &mut self.totals[CASH as usize];
         t.opening += amount;
         t.held_in_funds += amount;
     }
 
-    fn new_fund_lot(&mut self, fund: u32, asset: u32, donation: u32, position: u64, unit_value: u64) -> u32 {
+    fn new_fund_lot(&mut self, fund: u32, asset: u32, donation: u32, position: u64) -> u32 {
         let lot = self.lots.len() as u32;
-        let holdings = self.funds[fund as usize].holdings.entry(asset).or_default();
+        let holdings = self.funds[fund as usize].holdings.entry_or_default(asset);
         let slot = holdings.order.len() as u32;
         holdings.order.push(lot);
         self.lots.push(Lot {
@@ -514,14 +551,13 @@ impl State {
             position,
             slot,
             remaining: 0,
-            unit_value,
         });
         lot
     }
 
     fn new_case_lot(&mut self, case: u32, key: (u64, u64), template: Lot) -> u32 {
         let lot = self.lots.len() as u32;
-        self.cases[case as usize].holdings.entry(template.asset).or_default().order.insert(key, lot);
+        self.cases[case as usize].holdings.entry_or_default(template.asset).order.insert(key, lot);
         self.lots.push(Lot { holder: case, in_case: true, position: key.0, remaining: 0, ..template });
         if template.donation != NONE {
             self.donations[template.donation as usize].case_lots.push(lot);
@@ -537,12 +573,12 @@ impl State {
         let t = &mut self.totals[asset as usize];
         if in_case {
             t.held_in_cases -= n;
-            if let Some(h) = self.cases[holder as usize].holdings.get_mut(&asset) {
+            if let Some(h) = self.cases[holder as usize].holdings.get_mut(asset) {
                 h.balance -= n;
             }
         } else {
             t.held_in_funds -= n;
-            if let Some(h) = self.funds[holder as usize].holdings.get_mut(&asset) {
+            if let Some(h) = self.funds[holder as usize].holdings.get_mut(asset) {
                 h.balance -= n;
                 while h.cursor < h.order.len() && self.lots[h.order[h.cursor] as usize].remaining == 0 {
                     h.cursor += 1;
@@ -559,10 +595,10 @@ impl State {
         let t = &mut self.totals[asset as usize];
         if in_case {
             t.held_in_cases += n;
-            self.cases[holder as usize].holdings.entry(asset).or_default().balance += n;
+            self.cases[holder as usize].holdings.entry_or_default(asset).balance += n;
         } else {
             t.held_in_funds += n;
-            let h = self.funds[holder as usize].holdings.entry(asset).or_default();
+            let h = self.funds[holder as usize].holdings.entry_or_default(asset);
             h.balance += n;
             h.cursor = h.cursor.min(slot);
         }
@@ -588,15 +624,14 @@ impl State {
                     fund_lots: LotList::new(),
                     case_lots: LotList::new(),
                     disbursed: SmallVec::new(),
-                    outflows: Vec::new(),
                 });
                 self.totals[asset as usize].received += m.amount;
                 let lot = if m.fund != NONE {
-                    let lot = self.new_fund_lot(m.fund, asset, d, seq, m.unit_value);
+                    let lot = self.new_fund_lot(m.fund, asset, d, seq);
                     self.donations[d as usize].fund_lots.push(lot);
                     lot
                 } else {
-                    let template = lot_template(asset, d, NONE, NONE, m.unit_value);
+                    let template = lot_template(asset, d, NONE, NONE);
                     let lot = self.new_case_lot(m.case, (seq, seq), template);
                     self.donations[d as usize].earmark_lot = lot;
                     self.cases[m.case as usize].earmarked.push(d);
@@ -616,18 +651,17 @@ impl State {
                 } else {
                     t.refunded += m.amount;
                 }
-                self.donations[m.donation as usize].outflows.push((seq, m.amount, corrected));
+                self.outflows.entry(m.donation).or_default().push((seq, m.amount, corrected));
                 NONE
             }
             Event::EarmarkRedirected(_) => {
                 let gift = &self.donations[m.donation as usize];
                 let existing =
                     gift.fund_lots.iter().copied().find(|&l| self.lots[l as usize].holder == m.fund);
-                let unit_value = gift.unit_value;
                 let target = match existing {
                     Some(lot) => lot,
                     None => {
-                        let lot = self.new_fund_lot(m.fund, asset, m.donation, seq, unit_value);
+                        let lot = self.new_fund_lot(m.fund, asset, m.donation, seq);
                         self.donations[m.donation as usize].fund_lots.push(lot);
                         lot
                     }
@@ -644,7 +678,7 @@ impl State {
                 for &(source, n) in &m.takes {
                     self.drain(source, n);
                     let s = self.lots[source as usize].clone();
-                    let mut template = lot_template(asset, s.donation, a, source, s.unit_value);
+                    let mut template = lot_template(asset, s.donation, a, source);
                     template.slot = NONE;
                     let lot = self.new_case_lot(m.case, (s.position, seq), template);
                     self.fill(lot, n);
@@ -749,8 +783,8 @@ impl State {
             *slot += l.remaining;
         }
         for (i, f) in self.funds.iter().enumerate() {
-            for (asset, h) in &f.holdings {
-                if funds[i].get(asset).copied().unwrap_or(0) != h.balance {
+            for (asset, h) in f.holdings.iter() {
+                if funds[i].get(&asset).copied().unwrap_or(0) != h.balance {
                     return Err(format!(
                         "fund {} balance of asset {asset} differs from its lots",
                         self.name(f.seq)
@@ -762,8 +796,8 @@ impl State {
             }
         }
         for (i, c) in self.cases.iter().enumerate() {
-            for (asset, h) in &c.holdings {
-                if cases[i].get(asset).copied().unwrap_or(0) != h.balance {
+            for (asset, h) in c.holdings.iter() {
+                if cases[i].get(&asset).copied().unwrap_or(0) != h.balance {
                     return Err(format!("case {} balance differs from its lots", self.name(c.seq)));
                 }
             }
@@ -775,7 +809,7 @@ impl State {
         }
         for (i, d) in self.donations.iter().enumerate() {
             let traced: u64 = self.trace_of(i as u32).iter().map(Portion::quantity).sum();
-            let received = self.received_amount(d);
+            let received = self.received_amount(i as u32);
             if traced != received {
                 return Err(format!(
                     "trace of donation {} sums to {traced}, not {received}",
@@ -786,7 +820,8 @@ impl State {
         self.check_conservation().map_err(|e| e.message)
     }
 
-    fn received_amount(&self, d: &Donation) -> u64 {
+    fn received_amount(&self, donation: u32) -> u64 {
+        let d = &self.donations[donation as usize];
         // What came in = what is anywhere now + what left. An earmarked gift's lot is one of
         // its case lots (`new_case_lot` records every case lot of a donation).
         let lots: u64 =
@@ -799,8 +834,13 @@ impl State {
                 p.paid - p.returned
             })
             .sum();
-        let out: u64 = d.outflows.iter().map(|o| o.1).sum();
+        let out: u64 = self.outflows_of(donation).iter().map(|o| o.1).sum();
         lots + paid + out
+    }
+
+    /// (seq, amount, is a correction) of every refund and correction of a donation.
+    fn outflows_of(&self, donation: u32) -> &[(u64, u64, bool)] {
+        self.outflows.get(&donation).map_or(&[], Vec::as_slice)
     }
 
     /// The trace of a donation (SPEC.md §6) by its object index.
@@ -871,7 +911,7 @@ impl State {
                 out.push((2, paid.seq, aseq, Portion { place, amount: amount(net) }));
             }
         }
-        for &(seq, n, corrected) in &gift.outflows {
+        for &(seq, n, corrected) in self.outflows_of(d) {
             let place = if corrected {
                 PortionPlace::Corrected { correction: id(seq) }
             } else {
@@ -884,7 +924,7 @@ impl State {
     }
 }
 
-fn lot_template(asset: u32, donation: u32, allocation: u32, source: u32, unit_value: u64) -> Lot {
+fn lot_template(asset: u32, donation: u32, allocation: u32, source: u32) -> Lot {
     Lot {
         holder: NONE,
         in_case: true,
@@ -895,7 +935,6 @@ fn lot_template(asset: u32, donation: u32, allocation: u32, source: u32, unit_va
         position: 0,
         slot: NONE,
         remaining: 0,
-        unit_value,
     }
 }
 

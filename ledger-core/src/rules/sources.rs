@@ -56,7 +56,7 @@ impl State {
         let (_, c) = self.object(id, Kind::CaseOpened)?;
         let case = &self.cases[c];
         let mut out = Vec::new();
-        for (&asset, lots) in &case.holdings {
+        for (asset, lots) in case.holdings.iter() {
             for &l in lots.order.values() {
                 let lot = &self.lots[l as usize];
                 if lot.remaining > 0 {

@@ -108,14 +108,14 @@ pub struct AuditView {
 }
 
 impl State {
-    fn holdings_of<L>(
-        holdings: &BTreeMap<u32, L>,
+    fn holdings_of<L: Default>(
+        holdings: &super::money::AssetMap<L>,
         balance: impl Fn(&L) -> u64,
         state: &State,
     ) -> (u64, BTreeMap<String, u64>) {
         let mut cash = 0;
         let mut goods = BTreeMap::new();
-        for (&asset, h) in holdings {
+        for (asset, h) in holdings.iter() {
             let n = balance(h);
             if asset == CASH {
                 cash = n;
