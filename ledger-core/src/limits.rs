@@ -5,6 +5,9 @@
 pub const BODY_BYTES_MAX: usize = 16 * 1024;
 /// A stored entry, SPEC.md §3 (tiles allow 64 KiB; we stay well under).
 pub const ENTRY_BYTES_MAX: usize = 32 * 1024;
+/// Entries in one log: seqs below 2^32, so the projection indexes entries and objects with 32
+/// bits. A county federation appends about 70,000 a year.
+pub const LOG_ENTRIES_MAX: u64 = u32::MAX as u64;
 /// Signatures on one envelope, SPEC.md §1.
 pub const SIGNATURES_MAX: usize = 8;
 /// Free text, in Unicode scalar values, SPEC.md §2.

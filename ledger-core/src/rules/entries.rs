@@ -19,8 +19,8 @@ pub(super) struct EntryIndex {
     /// The index of the object the entry created in its kind's table, or `NONE`.
     objs: Vec<u32>,
     /// Seqs, hashed by their id. Randomly keyed, so ids chosen to collide cannot slow a
-    /// verifier down.
-    by_id: HashTable<u64>,
+    /// verifier down. 32 bits: `State` refuses entries from `LOG_ENTRIES_MAX` on.
+    by_id: HashTable<u32>,
     hasher: std::hash::RandomState,
 }
 
@@ -46,7 +46,7 @@ impl EntryIndex {
 
     pub fn seq_of(&self, id: &str) -> Option<u64> {
         let hash = self.hasher.hash_one(id);
-        self.by_id.find(hash, |&seq| self.id(seq) == Some(id)).copied()
+        self.by_id.find(hash, |&seq| self.id(seq.into()) == Some(id)).map(|&seq| seq.into())
     }
 
     /// Records the next entry. The caller has refused a duplicate id before.
@@ -67,8 +67,9 @@ impl EntryIndex {
     }
 
     fn insert(&mut self, seq: u64) {
+        let seq = u32::try_from(seq).expect("State refuses entries from LOG_ENTRIES_MAX on");
         let Self { text, ends, by_id, hasher, .. } = self;
-        let id_of = |seq: u64| {
+        let id_of = |seq: u32| {
             let i = seq as usize;
             let start = if i == 0 { 0 } else { ends[i - 1] as usize };
             &text[start..ends[i] as usize]
@@ -106,6 +107,9 @@ impl<'de> Deserialize<'de> for EntryIndex {
         let n = c.ends.len();
         if c.kinds.len() != n || c.objs.len() != n {
             return Err(D::Error::custom("entry columns of different lengths"));
+        }
+        if n as u64 > crate::limits::LOG_ENTRIES_MAX {
+            return Err(D::Error::custom("more entries than a log holds"));
         }
         let mut start = 0u64;
         for &end in &c.ends {

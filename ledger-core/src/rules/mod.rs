@@ -19,7 +19,7 @@ pub use views::{
 use crate::entry::VerifiedEntry;
 use crate::event::{Event, Policy};
 use crate::hash::Hash;
-use crate::limits::{DUAL_CONTROL_WINDOW_MS, FUTURE_SKEW_MS};
+use crate::limits::{DUAL_CONTROL_WINDOW_MS, FUTURE_SKEW_MS, LOG_ENTRIES_MAX};
 use crate::merkle::Frontier;
 use crate::refusal::{refuse, Refusal, Rule};
 use crate::types::{EventId, KeyHex, Kind, Population, Programme, Role};
@@ -252,6 +252,9 @@ impl State {
     fn check_chain(&self, entry: &VerifiedEntry) -> Result<i64, Refusal> {
         if entry.seq() != self.size {
             return refuse(Rule::Seq, format!("entry has seq {}, expected {}", entry.seq(), self.size));
+        }
+        if entry.seq() >= LOG_ENTRIES_MAX {
+            return refuse(Rule::TooLarge, format!("a log holds at most {LOG_ENTRIES_MAX} entries"));
         }
         if entry.prev() != self.last_leaf {
             return refuse(
@@ -776,5 +779,31 @@ fn dual_control_key(event: &Event, change: &Change) -> Option<(Kind, u32)> {
             Some((event.kind(), m.donation))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsse::Envelope;
+    use crate::time::EntryTime;
+    use ed25519_dalek::SigningKey;
+
+    #[test]
+    fn a_log_refuses_entries_past_its_entry_limit_and_changes_nothing() {
+        let admin = SigningKey::from_bytes(&[7; 32]);
+        let key = hex::encode(admin.verifying_key().as_bytes());
+        let body = serde_json::json!({"v": 1, "kind": "ledger.genesis", "id": "genesis-1",
+            "at": "2026-01-01T00:00:00Z", "origin": "test.example/ledger", "name": "n", "currency": "CNY",
+            "admins": [key], "log_key": key,
+            "policy": {"dual_control_fen": 100, "min_audit_permille": 100, "max_backdate_days": 30}});
+        let envelope =
+            Envelope::sign(&serde_json::to_vec(&body).expect("json"), &[&admin]).verify().expect("signed");
+        let time = EntryTime::from_unix_ms(1_767_225_600_000).expect("time");
+        let mut state = State { size: LOG_ENTRIES_MAX, ..State::new() };
+        let entry = VerifiedEntry::new(LOG_ENTRIES_MAX, state.last_leaf(), time, envelope).expect("entry");
+        let refusal = state.apply(&entry).expect_err("past the limit");
+        assert_eq!(refusal.rule, Rule::TooLarge, "{}", refusal.message);
+        assert_eq!((state.size(), state.entries.len()), (LOG_ENTRIES_MAX, 0));
     }
 }
