@@ -79,31 +79,26 @@ impl EntryIndex {
     }
 }
 
-/// The columns as they are saved; the table is rebuilt on loading.
+/// The columns as they are saved (borrowed to save, owned when loaded); the table is rebuilt on
+/// loading.
 #[derive(Serialize, Deserialize)]
-struct Columns<T> {
-    text: T,
-    ends: Vec<u64>,
-    kinds: Vec<Kind>,
-    objs: Vec<u32>,
+struct Columns<Text, Ends, Kinds, Objs> {
+    text: Text,
+    ends: Ends,
+    kinds: Kinds,
+    objs: Objs,
 }
 
 impl Serialize for EntryIndex {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        Columns {
-            text: &self.text,
-            ends: self.ends.clone(),
-            kinds: self.kinds.clone(),
-            objs: self.objs.clone(),
-        }
-        .serialize(s)
+        Columns { text: &self.text, ends: &self.ends, kinds: &self.kinds, objs: &self.objs }.serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for EntryIndex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let c = Columns::<String>::deserialize(d)?;
+        let c = Columns::<String, Vec<u64>, Vec<Kind>, Vec<u32>>::deserialize(d)?;
         let n = c.ends.len();
         if c.kinds.len() != n || c.objs.len() != n {
             return Err(D::Error::custom("entry columns of different lengths"));
