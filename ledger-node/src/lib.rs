@@ -60,14 +60,14 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
 }
 
-/// Opens a data directory's store and log key and starts the node.
-pub fn open_node(dir: &DataDir) -> Result<Arc<node::Node>> {
+/// Opens a data directory's store (sled's cache `cache_mb` MiB) and log key and starts the node.
+pub fn open_node(dir: &DataDir, cache_mb: u64) -> Result<Arc<node::Node>> {
     store::check_data_dir(&dir.0)?;
     if !dir.store().exists() {
         bail!("{} holds no ledger (run `ledger-node init` or `ledger-node demo` first)", dir.0.display());
     }
     let log_key = keys::read_secret(&dir.log_key())?;
-    let store = store::Store::open(&dir.store())?;
+    let store = store::Store::open_with_cache(&dir.store(), cache_mb)?;
     node::Node::open_with_snapshots(store, log_key, Some(dir.snapshot()))
 }
 
@@ -76,10 +76,11 @@ pub fn open_mirror(
     dir: &DataDir,
     log_key: ledger_core::checkpoint::LogKey,
     upstream: &str,
+    cache_mb: u64,
 ) -> Result<Arc<node::Node>> {
     store::check_data_dir(&dir.0)?;
     std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
-    let store = store::Store::open(&dir.store())?;
+    let store = store::Store::open_with_cache(&dir.store(), cache_mb)?;
     node::Node::open_mirror(store, log_key, upstream.to_string(), Some(dir.snapshot()))
 }
 

@@ -16,11 +16,15 @@ pub const GROUP_ENTRIES_MAX: usize = 4096;
 pub const CONCURRENT_REQUESTS_MAX: usize = 1024;
 /// A request that takes longer is answered 503.
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
-/// The Merkle tree's stored hashes at this level and above (subtrees of 16 leaves and more) are
-/// also held in memory, filled by appends and by the proofs that read them, so a proof reads
-/// sled only within one 16-leaf subtree. At most 33 × 2 / 2^4 ≈ 4 bytes per entry (4 MB at a
-/// million entries).
-pub const TREE_LEVEL_IN_MEMORY_MIN: u8 = 4;
+/// sled's page cache, in MiB, unless `serve --cache-mb` says otherwise. It should hold the
+/// entries that reads ask for: a read that misses fetches and materialises a whole sled page,
+/// which at a million entries (about 700 MB of entries) with a 256 MiB cache made a receipt cost
+/// 68 µs of CPU instead of 40 (docs/PERFORMANCE.md). sled grows the cache only as it reads and
+/// writes, so a small log does not pay for it.
+pub const SLED_CACHE_MB_DEFAULT: u64 = 1024;
+/// The bounds of `--cache-mb`.
+pub const SLED_CACHE_MB_MIN: u64 = 16;
+pub const SLED_CACHE_MB_MAX: u64 = 1024 * 1024;
 /// Balance documents at past sizes kept ready.
 pub const BALANCES_CACHE_MAX: usize = 8;
 /// Objects listed for one commitment in `/v1/lookup`.

@@ -71,6 +71,10 @@ enum Command {
         #[arg(long, default_value_t = limits::WITNESS_ROUND_INTERVAL_MS_DEFAULT,
               value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
         witness_interval_ms: u64,
+        /// sled's page cache in MiB: enough to hold the entries that readers ask for.
+        #[arg(long, default_value_t = limits::SLED_CACHE_MB_DEFAULT,
+              value_parser = clap::value_parser!(u64).range(limits::SLED_CACHE_MB_MIN..=limits::SLED_CACHE_MB_MAX))]
+        cache_mb: u64,
     },
     /// A c2sp.org/tlog-witness for other logs: cosigns their checkpoints when consistent.
     Witness {
@@ -106,6 +110,10 @@ enum Command {
         #[arg(long, default_value_t = limits::MIRROR_POLL_INTERVAL_MS_DEFAULT,
               value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
         poll_ms: u64,
+        /// sled's page cache in MiB: enough to hold the entries that readers ask for.
+        #[arg(long, default_value_t = limits::SLED_CACHE_MB_DEFAULT,
+              value_parser = clap::value_parser!(u64).range(limits::SLED_CACHE_MB_MIN..=limits::SLED_CACHE_MB_MAX))]
+        cache_mb: u64,
     },
     /// Key files.
     Key {
@@ -376,8 +384,8 @@ fn run(command: Command) -> Result<()> {
             demo::run(&demo::DemoArgs { data, listen, scale, seed, reset, serve: !no_serve })
         }
         Command::Init(args) => init(args),
-        Command::Serve { data, listen, witness_interval_ms } => {
-            let node = open_node(&DataDir::new(&data))?;
+        Command::Serve { data, listen, witness_interval_ms, cache_mb } => {
+            let node = open_node(&DataDir::new(&data), cache_mb)?;
             cosign::spawn(
                 std::sync::Arc::clone(&node),
                 std::time::Duration::from_millis(witness_interval_ms),
@@ -387,8 +395,8 @@ fn run(command: Command) -> Result<()> {
             }))
         }
         Command::Witness { key, data, listen, logs, name } => run_witness(&key, &data, listen, &logs, &name),
-        Command::Mirror { upstream, data, listen, log_key, poll_ms } => {
-            run_mirror(&upstream, &data, listen, log_key.as_deref(), poll_ms)
+        Command::Mirror { upstream, data, listen, log_key, poll_ms, cache_mb } => {
+            run_mirror(&upstream, &data, listen, log_key.as_deref(), poll_ms, cache_mb)
         }
         Command::Key { command: KeyCommand::New { out } } => {
             let key = keys::generate();
@@ -479,11 +487,12 @@ fn run_mirror(
     listen: SocketAddr,
     log_key: Option<&str>,
     poll_ms: u64,
+    cache_mb: u64,
 ) -> Result<()> {
     let upstream = upstream.trim_end_matches('/');
     let dir = DataDir::new(data);
     let key = mirror_log_key(&dir, upstream, log_key)?;
-    let node = open_mirror(&dir, key.clone(), upstream)?;
+    let node = open_mirror(&dir, key.clone(), upstream, cache_mb)?;
     mirror::spawn(std::sync::Arc::clone(&node), key, std::time::Duration::from_millis(poll_ms))?;
     runtime()?.block_on(serve(node, listen, |addr| {
         println!("mirror of {upstream} serving on http://{addr}/");

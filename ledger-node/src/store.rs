@@ -2,7 +2,7 @@
 //! only truth; `hashes` (the Merkle tree's stored hashes) and `checkpoints` are derived from it
 //! and repaired from it on start. Everything else is an in-memory projection rebuilt from the log.
 
-use crate::limits::TREE_LEVEL_IN_MEMORY_MIN;
+use crate::limits::SLED_CACHE_MB_DEFAULT;
 use anyhow::{bail, Context, Result};
 use ledger_core::hash::Hash;
 use ledger_core::merkle::{split_stored_hash_index, stored_hash_count, HashReader, MerkleError};
@@ -32,39 +32,38 @@ pub struct Store {
     /// the file's metadata. An `fsync` on the data file after each flush closes that gap: fsync
     /// acts on the file, whichever descriptor asks.
     data_file: PathBuf,
-    /// The tree's upper levels, shared by every clone of the store.
-    upper: Arc<RwLock<UpperLevels>>,
+    /// The tree's stored hashes, shared by every clone of the store.
+    tree: Arc<RwLock<TreeInMemory>>,
 }
 
-/// The stored hashes of the tree at level `TREE_LEVEL_IN_MEMORY_MIN` and above, in memory beside
-/// their copies in sled: at a million entries sled's cache no longer holds the tree, and a proof
-/// would otherwise pay about `log₂ n` random reads, each a few microseconds even when cached.
-/// With them here a proof reads sled only for the levels below, all within one subtree of
-/// `2^TREE_LEVEL_IN_MEMORY_MIN` leaves, whose hashes sled keeps side by side.
+/// Every stored hash of the Merkle tree, in memory beside its copy in sled: a proof is then
+/// answered without reading sled, which at a million entries cost it four or five random sled
+/// gets (a few microseconds each even from sled's cache, and a page fetched and materialised
+/// when not). 33 bytes per hash, about two hashes per entry: 66 bytes per entry (66 MB at a
+/// million entries).
 ///
 /// Filled as appends store hashes, and from sled the first time a proof reads one, so a start
-/// reads nothing (reading them at start would touch a third or more of the tree's sled pages).
-/// At most `size >> level` per level: `33 × 2 / 2^TREE_LEVEL_IN_MEMORY_MIN` bytes per entry.
+/// reads nothing (reading them all at start would cost seconds at a million entries).
+/// At most `size >> level` per level.
 ///
 /// Invariant: a hash here is the one sled holds at that coordinate. Hashes of a published tree
 /// never change; a group that failed to be written leaves hashes past the published tree, here
 /// as in sled, which no proof reads and which are replaced when those seqs are written again.
 #[derive(Default)]
-struct UpperLevels {
-    /// `levels[l][n]`: the subtree (`TREE_LEVEL_IN_MEMORY_MIN + l`, `n`), `None` until read.
+struct TreeInMemory {
+    /// `levels[l][n]`: the subtree (`l`, `n`), `None` until read.
     levels: Vec<Vec<Option<Hash>>>,
 }
 
-impl UpperLevels {
+impl TreeInMemory {
     fn get(&self, level: u8, n: u64) -> Option<Hash> {
-        let l = usize::from(level.checked_sub(TREE_LEVEL_IN_MEMORY_MIN)?);
-        *self.levels.get(l)?.get(usize::try_from(n).ok()?)?
+        *self.levels.get(usize::from(level))?.get(usize::try_from(n).ok()?)?
     }
 
-    /// Keeps the hash of (`level`, `n`) if the level is one held in memory. Callers have it
-    /// from sled or have just written it there, so `n` is below `size >> level`.
+    /// Keeps the hash of (`level`, `n`). Callers have it from sled or have just written it
+    /// there, so `n` is below `size >> level`.
     fn set(&mut self, level: u8, n: u64, hash: Hash) -> Result<()> {
-        let Some(l) = level.checked_sub(TREE_LEVEL_IN_MEMORY_MIN).map(usize::from) else { return Ok(()) };
+        let l = usize::from(level);
         if self.levels.len() <= l {
             self.levels.resize_with(l + 1, Vec::new);
         }
@@ -83,10 +82,16 @@ fn seq_key(seq: u64) -> [u8; 8] {
 }
 
 impl Store {
+    /// Opens the store with sled's cache at its default size, `SLED_CACHE_MB_DEFAULT`.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with_cache(dir, SLED_CACHE_MB_DEFAULT)
+    }
+
+    /// Opens the store with a sled cache of `cache_mb` MiB (`serve --cache-mb`).
+    pub fn open_with_cache(dir: &Path, cache_mb: u64) -> Result<Store> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
             .mode(sled::Mode::HighThroughput)
             .open()
             .with_context(|| format!("opening the sled store in {}", dir.display()))?;
@@ -97,7 +102,7 @@ impl Store {
             meta: db.open_tree(META)?,
             data_file: dir.join("db"),
             db,
-            upper: Arc::default(),
+            tree: Arc::default(),
         };
         Ok(store)
     }
@@ -161,12 +166,10 @@ impl Store {
         for (level, hash) in hashes.iter().enumerate() {
             self.hashes.insert((base + level as u64).to_be_bytes(), &hash.0)?;
         }
-        if hashes.len() > usize::from(TREE_LEVEL_IN_MEMORY_MIN) {
-            let mut upper = self.upper.write().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            for (level, hash) in hashes.iter().enumerate().skip(usize::from(TREE_LEVEL_IN_MEMORY_MIN)) {
-                let level = u8::try_from(level).context("more than 256 tree levels")?;
-                upper.set(level, seq >> level, *hash)?;
-            }
+        let mut tree = self.tree.write().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        for (level, hash) in hashes.iter().enumerate() {
+            let level = u8::try_from(level).context("more than 256 tree levels")?;
+            tree.set(level, seq >> level, *hash)?;
         }
         Ok(())
     }
@@ -279,15 +282,14 @@ fn decode_seq(key: &[u8]) -> Result<u64> {
 }
 
 impl HashReader for Store {
-    /// The upper levels from memory, the rest from sled (outside the lock, so the sequencer's
-    /// next append never waits for a reader's disk reads). Upper-level hashes read from sled
-    /// are kept in memory for the next proof.
+    /// From memory, or from sled the first time after a start (outside the lock, so the
+    /// sequencer's next append never waits for a reader's disk reads), then kept in memory.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
         let poisoned = || MerkleError::Read("poisoned".into());
         let coordinates: Vec<(u8, u64)> = indexes.iter().map(|&i| split_stored_hash_index(i)).collect();
         let in_memory: Vec<Option<Hash>> = {
-            let upper = self.upper.read().map_err(|_| poisoned())?;
-            coordinates.iter().map(|&(level, n)| upper.get(level, n)).collect()
+            let tree = self.tree.read().map_err(|_| poisoned())?;
+            coordinates.iter().map(|&(level, n)| tree.get(level, n)).collect()
         };
         let mut read = Vec::new();
         let hashes = indexes
@@ -298,17 +300,15 @@ impl HashReader for Store {
                 Some(h) => Ok(h),
                 None => {
                     let h = self.read_stored_hash(i)?;
-                    if level >= TREE_LEVEL_IN_MEMORY_MIN {
-                        read.push((level, n, h));
-                    }
+                    read.push((level, n, h));
                     Ok(h)
                 }
             })
             .collect::<Result<Vec<Hash>, MerkleError>>()?;
         if !read.is_empty() {
-            let mut upper = self.upper.write().map_err(|_| poisoned())?;
+            let mut tree = self.tree.write().map_err(|_| poisoned())?;
             for (level, n, h) in read {
-                upper.set(level, n, h).map_err(|e| MerkleError::Read(e.to_string()))?;
+                tree.set(level, n, h).map_err(|e| MerkleError::Read(e.to_string()))?;
             }
         }
         Ok(hashes)
@@ -354,11 +354,10 @@ mod tests {
         ledger_core::hash::leaf_hash(&i.to_be_bytes())
     }
 
-    /// Roots and proofs from the store (upper levels from memory, the rest from sled) are those
-    /// of the plain in-memory tree, at sizes on both sides of the in-memory levels' edges.
+    /// Roots and proofs from the store (from memory, or from sled after a start) are those of
+    /// the plain in-memory tree, at sizes on both sides of subtree edges.
     fn check_same(store: &Store, memory: &MemoryHashes, size: u64) {
-        let width = 1u64 << TREE_LEVEL_IN_MEMORY_MIN;
-        for t in [1, width - 1, width, width + 1, 2 * width - 1, 2 * width, 2 * width + 1, 3 * width, size] {
+        for t in [1, 2, 3, 15, 16, 17, 31, 32, 33, 48, size] {
             assert_eq!(tree_hash(t, store), tree_hash(t, memory), "root at {t}");
             for n in (0..t).step_by(7).chain([t - 1]) {
                 assert_eq!(prove_record(t, n, store), prove_record(t, n, memory), "record {n} in {t}");
@@ -370,47 +369,48 @@ mod tests {
     }
 
     fn in_memory(store: &Store) -> Vec<usize> {
-        let upper = store.upper.read().unwrap();
-        upper.levels.iter().map(|l| l.iter().filter(|h| h.is_some()).count()).collect()
+        let tree = store.tree.read().unwrap();
+        tree.levels.iter().map(|l| l.iter().filter(|h| h.is_some()).count()).collect()
     }
 
     #[test]
-    fn proofs_with_upper_levels_in_memory_are_unchanged() {
+    fn proofs_with_the_tree_in_memory_are_unchanged() {
         let dir = tempfile::tempdir().unwrap();
-        let size = 3 * (1u64 << TREE_LEVEL_IN_MEMORY_MIN) + 37;
+        let size: u64 = 3 * 16 + 37;
         let mut memory = MemoryHashes::new();
-        let full: Vec<usize> =
-            (TREE_LEVEL_IN_MEMORY_MIN..=size.ilog2() as u8).map(|l| (size >> l) as usize).collect();
+        let full: Vec<usize> = (0..=size.ilog2()).map(|l| (size >> l) as usize).collect();
         {
             let store = Store::open(dir.path()).unwrap();
             for n in 0..size {
                 store.put_record_hashes(n, &stored_hashes_for_record(n, leaf(n), &store).unwrap()).unwrap();
                 memory.append_leaf(leaf(n));
             }
-            assert_eq!(in_memory(&store), full, "appends keep every upper-level hash");
+            assert_eq!(in_memory(&store), full, "appends keep every hash");
             check_same(&store, &memory, size);
             store.flush().unwrap();
         }
-        // Reopened: nothing is read at start; proofs read the upper levels from sled once.
+        // Reopened: nothing is read at start; proofs read the hashes they need from sled once.
         let store = Store::open(dir.path()).unwrap();
         assert!(in_memory(&store).is_empty());
         check_same(&store, &memory, size);
-        assert_eq!(in_memory(&store), full, "the proofs above read every upper-level hash");
+        let read = in_memory(&store);
+        assert!(read.iter().zip(&full).all(|(r, f)| r <= f) && read != full, "only what was read: {read:?}");
+        for n in 0..size {
+            assert_eq!(prove_record(size, n, &store), prove_record(size, n, &memory), "record {n}");
+        }
+        assert_eq!(in_memory(&store), full, "every record's proof reads every hash");
         check_same(&store, &memory, size);
     }
 
     #[test]
-    fn upper_levels_take_rewrites_and_only_their_levels() {
-        let (level, a, b) = (TREE_LEVEL_IN_MEMORY_MIN, leaf(1), leaf(2));
-        let mut upper = UpperLevels::default();
-        upper.set(level, 2, a).unwrap();
-        assert_eq!((upper.get(level, 0), upper.get(level, 2)), (None, Some(a)));
+    fn the_tree_in_memory_takes_rewrites() {
+        let (a, b) = (leaf(1), leaf(2));
+        let mut tree = TreeInMemory::default();
+        tree.set(3, 2, a).unwrap();
+        assert_eq!((tree.get(3, 0), tree.get(3, 2), tree.get(2, 2)), (None, Some(a), None));
         // A failed group's seqs are written again: the hash is replaced.
-        upper.set(level, 2, b).unwrap();
-        assert_eq!(upper.get(level, 2), Some(b));
-        // Levels below are sled's alone.
-        upper.set(level - 1, 0, a).unwrap();
-        assert_eq!(upper.get(level - 1, 0), None);
-        assert_eq!(upper.get(level + 1, 0), None);
+        tree.set(3, 2, b).unwrap();
+        assert_eq!(tree.get(3, 2), Some(b));
+        assert_eq!(tree.get(4, 0), None);
     }
 }
