@@ -261,6 +261,44 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The events this one names in its reference fields (the fund, case or gift it acts on, a
+    /// complaint's subjects and actions, an audit's plan, sample and finding), sorted, each
+    /// once: the read models' index of what points at an object. A complaint's `finding` is a
+    /// verdict, not an event, and is not among them.
+    pub fn referenced_ids(&self) -> Vec<&EventId> {
+        let mut ids: Vec<&EventId> = match self {
+            Event::Genesis(_)
+            | Event::KeyGranted(_)
+            | Event::KeyRevoked(_)
+            | Event::WitnessPolicy(_)
+            | Event::FundOpened(_)
+            | Event::CaseOpened(_)
+            | Event::AuditPlanned(_) => Vec::new(),
+            Event::FundClosed(b) => vec![&b.fund],
+            Event::CaseClosed(b) => vec![&b.case],
+            Event::DonationReceived(b) => b.fund.iter().chain(&b.case).collect(),
+            Event::DonationRefunded(b) => vec![&b.donation],
+            Event::DonationCorrected(b) => vec![&b.donation],
+            Event::EarmarkRedirected(b) => vec![&b.donation, &b.fund],
+            Event::AllocationMade(b) => vec![&b.fund, &b.case],
+            Event::AllocationRevoked(b) => vec![&b.allocation],
+            Event::DisbursementMade(b) => vec![&b.case],
+            Event::DisbursementReturned(b) => vec![&b.disbursement],
+            Event::ComplaintFiled(b) => b.subjects.iter().collect(),
+            Event::ComplaintUpdated(b) => vec![&b.complaint],
+            Event::ComplaintResolved(b) => std::iter::once(&b.complaint).chain(&b.actions).collect(),
+            Event::AuditSampled(b) => vec![&b.plan],
+            Event::AuditFinding(b) => std::iter::once(&b.sample).chain(&b.subjects).collect(),
+            Event::RectificationIssued(b) => vec![&b.finding, &b.subject],
+            Event::RectificationClosed(b) => vec![&b.rectification],
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
 /// Parses and checks an event body: steps 1–2 of SPEC.md §8 for the payload.
 pub fn parse_body(bytes: &[u8]) -> Result<Event, Refusal> {
     if bytes.len() > BODY_BYTES_MAX {

@@ -80,8 +80,8 @@ impl Published {
         for c in entry.event().commitments() {
             self.commitments.entry(c).or_default().push(entry.seq());
         }
-        for id in referenced_ids(entry.envelope().body()) {
-            self.refs.entry(id.into_boxed_str()).or_default().push(entry.seq());
+        for id in entry.event().referenced_ids() {
+            self.refs.entry(id.as_str().into()).or_default().push(entry.seq());
         }
     }
 }
@@ -102,42 +102,6 @@ fn check_extends_signed(note: &str, size: u64, store: &Store) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Fields of a body that name another event.
-const REFERENCE_FIELDS: &[&str] = &[
-    "fund",
-    "case",
-    "donation",
-    "allocation",
-    "disbursement",
-    "complaint",
-    "plan",
-    "sample",
-    "finding",
-    "rectification",
-    "subject",
-    "subjects",
-    "actions",
-];
-
-fn referenced_ids(body: &[u8]) -> Vec<String> {
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for field in REFERENCE_FIELDS {
-        match map.get(*field) {
-            Some(serde_json::Value::String(s)) => out.push(s.clone()),
-            Some(serde_json::Value::Array(items)) => {
-                out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)))
-            }
-            _ => {}
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// How the node stamps entry times.

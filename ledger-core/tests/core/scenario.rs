@@ -222,3 +222,47 @@ fn configurations_are_checked() {
     assert!(ScenarioConfig { origin: "Not An Origin".into(), ..config(1) }.check().is_err());
     assert!(ScenarioConfig { year: 1960, ..config(1) }.check().is_err());
 }
+
+/// `Event::referenced_ids` names exactly the ids a plain scan of the body's reference fields
+/// finds (a string, or strings in a list), except a complaint's verdict `finding`.
+#[test]
+fn referenced_ids_are_the_reference_fields_of_the_body() {
+    const FIELDS: &[&str] = &[
+        "fund",
+        "case",
+        "donation",
+        "allocation",
+        "disbursement",
+        "complaint",
+        "plan",
+        "sample",
+        "finding",
+        "rectification",
+        "subject",
+        "subjects",
+        "actions",
+    ];
+    let mut kinds_with_references = std::collections::BTreeSet::new();
+    for signed in &year().events {
+        let envelope = signed.envelope.verify().expect("verifies");
+        let body: serde_json::Value = serde_json::from_slice(envelope.body()).expect("json");
+        let mut scanned: Vec<&str> = FIELDS
+            .iter()
+            .filter(|f| !(body["kind"] == "complaint.resolved" && **f == "finding"))
+            .flat_map(|f| match &body[*f] {
+                serde_json::Value::String(s) => vec![s.as_str()],
+                serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        scanned.sort_unstable();
+        scanned.dedup();
+        let typed: Vec<&str> = envelope.event().referenced_ids().iter().map(|id| id.as_str()).collect();
+        assert_eq!(typed, scanned, "{body}");
+        if !typed.is_empty() {
+            kinds_with_references.insert(body["kind"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    // The year exercises most kinds that refer to others, so the comparison is not vacuous.
+    assert!(kinds_with_references.len() >= 8, "{kinds_with_references:?}");
+}
