@@ -31,10 +31,17 @@ impl Entry {
         if hex32(&entry.prev).is_none() {
             return refuse(Rule::EntrySyntax, "prev is not 64 lower-case hex characters");
         }
-        if entry.to_bytes() != bytes {
+        if !entry.serialises_to(bytes) {
             return refuse(Rule::EntrySyntax, "entry is not in canonical compact form");
         }
         Ok(entry)
+    }
+
+    /// Whether `to_bytes` would give exactly `bytes`. Compares as it serialises, stopping at the
+    /// first difference, so the check costs no buffer (the verifier makes it for every line).
+    fn serialises_to(&self, bytes: &[u8]) -> bool {
+        let mut rest = SameAs(bytes);
+        serde_json::to_writer(&mut rest, self).is_ok() && rest.0.is_empty()
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -44,6 +51,25 @@ impl Entry {
 
     pub fn prev_hash(&self) -> Hash {
         hex32(&self.prev).map(Hash).unwrap_or_default()
+    }
+}
+
+/// A writer that holds the bytes not yet matched and refuses any write that does not match them.
+struct SameAs<'a>(&'a [u8]);
+
+impl std::io::Write for SameAs<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.strip_prefix(buf) {
+            Some(rest) => {
+                self.0 = rest;
+                Ok(buf.len())
+            }
+            None => Err(std::io::Error::other("differs from the stored bytes")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -82,27 +108,28 @@ impl VerifiedEntry {
 
     /// Parses stored bytes and verifies every signature: what the verifier does for each line.
     pub fn parse_and_verify(bytes: &[u8]) -> Result<VerifiedEntry, Refusal> {
-        let entry = Entry::parse(bytes)?;
-        let envelope = entry.envelope.verify()?;
-        Ok(Self::from_parts(entry, envelope, bytes))
+        let (entry, envelope) = Self::split(Entry::parse(bytes)?);
+        Ok(Self::from_parts(entry, envelope.into_verified()?, bytes))
     }
 
     /// Parses bytes this node verified before writing them (see `Envelope::trust_stored`).
     pub fn parse_trusted(bytes: &[u8]) -> Result<VerifiedEntry, Refusal> {
-        let entry = Entry::parse(bytes)?;
-        let envelope = entry.envelope.trust_stored()?;
-        Ok(Self::from_parts(entry, envelope, bytes))
+        let (entry, envelope) = Self::split(Entry::parse(bytes)?);
+        Ok(Self::from_parts(entry, envelope.into_trusted()?, bytes))
     }
 
-    fn from_parts(entry: Entry, envelope: VerifiedEnvelope, bytes: &[u8]) -> VerifiedEntry {
-        VerifiedEntry {
-            seq: entry.seq,
-            prev: entry.prev_hash(),
-            time: entry.time,
-            envelope,
-            bytes: bytes.to_vec(),
-            leaf_hash: leaf_hash(bytes),
-        }
+    /// The envelope moves into the verified entry as it is, not copied.
+    fn split(entry: Entry) -> ((u64, Hash, EntryTime), Envelope) {
+        let prev = entry.prev_hash();
+        ((entry.seq, prev, entry.time), entry.envelope)
+    }
+
+    fn from_parts(
+        (seq, prev, time): (u64, Hash, EntryTime),
+        envelope: VerifiedEnvelope,
+        bytes: &[u8],
+    ) -> VerifiedEntry {
+        VerifiedEntry { seq, prev, time, envelope, bytes: bytes.to_vec(), leaf_hash: leaf_hash(bytes) }
     }
 
     pub fn seq(&self) -> u64 {
