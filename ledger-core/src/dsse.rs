@@ -33,13 +33,9 @@ pub struct EnvelopeSignature {
 /// DSSE's pre-authentication encoding: what each signature signs.
 pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + payload_type.len() + 32);
-    out.extend_from_slice(b"DSSEv1 ");
-    out.extend_from_slice(payload_type.len().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload_type.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(body.len().to_string().as_bytes());
-    out.push(b' ');
+    // Writing into a Vec cannot fail; the lengths are formatted in place, not as Strings.
+    use std::io::Write;
+    let _ = write!(out, "DSSEv1 {} {payload_type} {} ", payload_type.len(), body.len());
     out.extend_from_slice(body);
     out
 }

@@ -36,20 +36,36 @@ pub fn b64_decode_canonical(text: &str) -> Option<Vec<u8>> {
 /// Parses exactly 64 lower-case hex characters into 32 bytes.
 pub fn hex32(text: &str) -> Option<[u8; 32]> {
     let b: &[u8; 64] = text.as_bytes().try_into().ok()?;
-    // Every entry and body carries several of these; a digit at a time, no table, no error type.
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
+    // Every entry and body carries several of these: a table lookup per digit and one test
+    // at the end, no branch per character.
     let mut out = [0u8; 32];
+    let mut invalid = 0u8;
     for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        let (hi, lo) = (HEX_DIGIT[usize::from(pair[0])], HEX_DIGIT[usize::from(pair[1])]);
+        invalid |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
     }
-    Some(out)
+    (invalid & NOT_HEX == 0).then_some(out)
 }
+
+/// Marks a byte that is not a lower-case hex digit in [`HEX_DIGIT`].
+const NOT_HEX: u8 = 0x10;
+
+/// The value of each lower-case hex digit; [`NOT_HEX`] for every other byte.
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 pub fn hash_from_hex(text: &str) -> Option<Hash> {
     hex32(text).map(Hash)
