@@ -33,13 +33,9 @@ pub struct EnvelopeSignature {
 /// DSSE's pre-authentication encoding: what each signature signs.
 pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + payload_type.len() + 32);
-    out.extend_from_slice(b"DSSEv1 ");
-    out.extend_from_slice(payload_type.len().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload_type.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(body.len().to_string().as_bytes());
-    out.push(b' ');
+    // Writing into a Vec cannot fail; the lengths are formatted in place, not as Strings.
+    use std::io::Write;
+    let _ = write!(out, "DSSEv1 {} {payload_type} {} ", payload_type.len(), body.len());
     out.extend_from_slice(body);
     out
 }
@@ -124,9 +120,25 @@ impl Envelope {
     /// `verify`, reusing decompressed keys from `cache` (a node sees the same few role keys
     /// on every request; decompressing a key costs about an eighth of a verification).
     pub fn verify_with(&self, cache: Option<&KeyCache>) -> Result<VerifiedEnvelope, Refusal> {
-        let (body, event, signatures) = self.parse()?;
-        let message = pae(&self.payload_type, &body);
-        for (key, sig) in &signatures {
+        let parsed = self.parse()?;
+        self.check_signatures(&parsed, cache)?;
+        Ok(VerifiedEnvelope::from_parsed(self.clone(), parsed))
+    }
+
+    /// `verify`, keeping this envelope inside the verified one instead of a copy.
+    pub fn into_verified(self) -> Result<VerifiedEnvelope, Refusal> {
+        let parsed = self.parse()?;
+        self.check_signatures(&parsed, None)?;
+        Ok(VerifiedEnvelope::from_parsed(self, parsed))
+    }
+
+    fn check_signatures(
+        &self,
+        (body, _, signatures): &ParsedEnvelope,
+        cache: Option<&KeyCache>,
+    ) -> Result<(), Refusal> {
+        let message = pae(&self.payload_type, body);
+        for (key, sig) in signatures {
             let vk = match cache {
                 Some(c) => c.get(key),
                 None => VerifyingKey::from_bytes(&key.0).ok(),
@@ -136,25 +148,21 @@ impl Envelope {
                 return refuse(Rule::BadSignature, format!("the signature by {key} does not verify"));
             }
         }
-        Ok(VerifiedEnvelope {
-            envelope: self.clone(),
-            body,
-            event,
-            signers: signatures.into_iter().map(|(k, _)| k).collect(),
-        })
+        Ok(())
     }
 
     /// For entries this node verified before it wrote them: the stored bytes are the log,
     /// re-reading them must not cost a signature check per entry at start-up. Everything but
     /// the signature equation is still checked.
     pub fn trust_stored(&self) -> Result<VerifiedEnvelope, Refusal> {
-        let (body, event, signatures) = self.parse()?;
-        Ok(VerifiedEnvelope {
-            envelope: self.clone(),
-            body,
-            event,
-            signers: signatures.into_iter().map(|(k, _)| k).collect(),
-        })
+        let parsed = self.parse()?;
+        Ok(VerifiedEnvelope::from_parsed(self.clone(), parsed))
+    }
+
+    /// `trust_stored`, keeping this envelope inside the verified one instead of a copy.
+    pub fn into_trusted(self) -> Result<VerifiedEnvelope, Refusal> {
+        let parsed = self.parse()?;
+        Ok(VerifiedEnvelope::from_parsed(self, parsed))
     }
 
     fn parse(&self) -> Result<ParsedEnvelope, Refusal> {
@@ -221,6 +229,10 @@ pub struct VerifiedEnvelope {
 }
 
 impl VerifiedEnvelope {
+    fn from_parsed(envelope: Envelope, (body, event, signatures): ParsedEnvelope) -> VerifiedEnvelope {
+        VerifiedEnvelope { envelope, body, event, signers: signatures.into_iter().map(|(k, _)| k).collect() }
+    }
+
     pub fn envelope(&self) -> &Envelope {
         &self.envelope
     }

@@ -3,8 +3,22 @@
 //! signatures, payloads, roots and proofs.
 
 use crate::hash::Hash;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
 use base64::Engine;
+
+/// Standard base64 that decodes only canonical text: the standard alphabet, padding exactly as
+/// the encoder writes it, and zero bits after the last byte. Each setting is spelled out, not
+/// taken from the engine's defaults, because together they make decoding the inverse of
+/// encoding: a text it accepts is the one encoding of the bytes it yields.
+const CANONICAL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(true)
+        .with_decode_allow_trailing_bits(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+);
 
 pub fn b64_encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
@@ -12,26 +26,46 @@ pub fn b64_encode(bytes: &[u8]) -> String {
 
 /// Decodes standard, padded base64 and refuses any text that is not the canonical encoding of
 /// the bytes it decodes to (so one value has one spelling and re-encoding is the identity).
+///
+/// No re-encoding is needed to check that: [`CANONICAL`] refuses every other spelling (the
+/// tests compare it with the round trip on every short text over a small alphabet).
 pub fn b64_decode_canonical(text: &str) -> Option<Vec<u8>> {
-    let bytes = STANDARD.decode(text).ok()?;
-    // The engine already refuses non-zero trailing bits by default; the round trip also
-    // pins padding and alphabet, whatever the engine's configuration becomes.
-    if STANDARD.encode(&bytes) != text {
-        return None;
-    }
-    Some(bytes)
+    CANONICAL.decode(text).ok()
 }
 
 /// Parses exactly 64 lower-case hex characters into 32 bytes.
 pub fn hex32(text: &str) -> Option<[u8; 32]> {
-    let b = text.as_bytes();
-    if b.len() != 64 || !b.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
+    let b: &[u8; 64] = text.as_bytes().try_into().ok()?;
+    // Every entry and body carries several of these: a table lookup per digit and one test
+    // at the end, no branch per character.
     let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).ok()?;
-    Some(out)
+    let mut invalid = 0u8;
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let (hi, lo) = (HEX_DIGIT[usize::from(pair[0])], HEX_DIGIT[usize::from(pair[1])]);
+        invalid |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
+    }
+    (invalid & NOT_HEX == 0).then_some(out)
 }
+
+/// Marks a byte that is not a lower-case hex digit in [`HEX_DIGIT`].
+const NOT_HEX: u8 = 0x10;
+
+/// The value of each lower-case hex digit; [`NOT_HEX`] for every other byte.
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 pub fn hash_from_hex(text: &str) -> Option<Hash> {
     hex32(text).map(Hash)
@@ -71,6 +105,62 @@ mod tests {
         assert_eq!(b64_decode_canonical("AQ"), None, "padding missing");
         assert_eq!(b64_decode_canonical("A-=="), None, "url-safe alphabet");
         assert_eq!(b64_decode_canonical(" AQ=="), None, "whitespace");
+    }
+
+    /// The round trip the decoder used to make: decode leniently, re-encode, compare.
+    fn round_trip(text: &str) -> Option<Vec<u8>> {
+        let bytes = STANDARD.decode(text).ok()?;
+        (STANDARD.encode(&bytes) == text).then_some(bytes)
+    }
+
+    #[test]
+    fn canonical_decoding_refuses_exactly_what_the_round_trip_refuses() {
+        // Every text of up to 6 characters over symbols that cover the cases: zero and
+        // non-zero trailing bits (A, B, Q, g), both alphabets' extra symbols, padding, space.
+        let symbols = ['A', 'B', 'Q', 'g', '/', '+', '-', '_', '=', ' '];
+        let mut texts = vec![String::new()];
+        let mut all = Vec::new();
+        for _ in 0..6 {
+            texts = texts.iter().flat_map(|t| symbols.iter().map(move |c| format!("{t}{c}"))).collect();
+            all.extend(texts.iter().cloned());
+        }
+        for t in &all {
+            assert_eq!(b64_decode_canonical(t), round_trip(t), "{t:?}");
+        }
+        // And every byte string of up to 3 bytes over a few values, through its encoding and
+        // every one-character change of it.
+        for len in 0..=3u32 {
+            for n in 0..(6u32.pow(len)) {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|i| [0u8, 1, 0x3f, 0x80, 0xfe, 0xff][(n / 6u32.pow(i) % 6) as usize])
+                    .collect();
+                let text = STANDARD.encode(&bytes);
+                assert_eq!(b64_decode_canonical(&text), Some(bytes.clone()));
+                for i in 0..text.len() {
+                    for c in ['A', 'B', '/', '+', '=', '-'] {
+                        let mut changed = text.clone().into_bytes();
+                        changed[i] = c as u8;
+                        let changed = String::from_utf8(changed).unwrap_or_default();
+                        assert_eq!(b64_decode_canonical(&changed), round_trip(&changed), "{changed:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hex32_decodes_as_the_hex_crate_does() {
+        let bytes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+        let text = hex::encode(&bytes);
+        assert_eq!(hex32(&text).map(|a| a.to_vec()), Some(bytes));
+        for bad in ['g', 'G', 'A', 'F', '/', ':', '`', ' ', 'é'] {
+            for i in [0, 1, 62, 63] {
+                let mut t: Vec<char> = text.chars().collect();
+                t[i] = bad;
+                let t: String = t.into_iter().collect();
+                assert!(hex32(&t).is_none(), "{t:?}");
+            }
+        }
     }
 
     #[test]

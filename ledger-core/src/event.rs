@@ -9,6 +9,7 @@ use crate::text::{contains_pii, is_valid_origin};
 use crate::time::{Date, Timestamp};
 use crate::types::*;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 macro_rules! bodies {
@@ -307,18 +308,18 @@ pub fn parse_body(bytes: &[u8]) -> Result<Event, Refusal> {
             format!("event body is {} bytes, over the limit of {BODY_BYTES_MAX}", bytes.len()),
         );
     }
-    // One untyped parse serves the syntax check, the kind, and the shape and PII walks; the
+    // One untyped pass serves the syntax check, the kind, and the shape and PII checks; the
     // typed parse that follows refuses duplicate keys, unknown fields and wrong types.
-    let tree: serde_json::Value = serde_json::from_slice(bytes).map_err(serde_refusal)?;
-    let kind = match tree.get("kind") {
-        Some(serde_json::Value::String(k)) => Kind::parse(k).ok_or_else(|| {
+    let scan = BodyScan::of(bytes).map_err(serde_refusal)?;
+    let kind = match &scan.kind {
+        Some(Some(k)) => Kind::parse(k).ok_or_else(|| {
             Refusal::new(Rule::Field, format!("unknown variant `{k}`: not a kind of event"))
         })?,
-        Some(_) => return refuse(Rule::Field, "kind is not a string"),
+        Some(None) => return refuse(Rule::Field, "kind is not a string"),
         None => return refuse(Rule::Field, "missing field `kind`"),
     };
     let event = parse_kind(kind, bytes).map_err(serde_refusal)?;
-    if let Some(path) = find_loose_shape(&tree, "", false) {
+    if let Some(path) = scan.loose_shape() {
         return refuse(
             Rule::Field,
             format!("field {path} is null, or a list where the format has an object or a value"),
@@ -326,8 +327,8 @@ pub fn parse_body(bytes: &[u8]) -> Result<Event, Refusal> {
     }
     validate(&event)?;
     // Every string but hex fields and times is searched for ID and phone numbers. The typed
-    // body cannot tell us where strings were (ids, enums, nested texts), so walk the JSON tree.
-    if let Some(path) = find_pii(&tree, "") {
+    // body cannot tell us where strings were (ids, enums, nested texts), so the scan did.
+    if let Some(path) = scan.pii() {
         return refuse(
             Rule::PiiDetected,
             format!("field {path} looks like a resident ID or mobile number; the public log takes commitments only"),
@@ -338,25 +339,6 @@ pub fn parse_body(bytes: &[u8]) -> Result<Event, Refusal> {
 
 /// The fields whose value is a JSON list.
 const LIST_FIELDS: &[&str] = &["admins", "roles", "witnesses", "evidence", "subjects", "actions"];
-
-/// Serde also reads a struct from the list of its field values, and an absent optional field
-/// from `null`. The format has one spelling for each: objects as objects, absent fields absent.
-/// So a null anywhere, or a list anywhere but in a list field, is refused.
-fn find_loose_shape(value: &serde_json::Value, path: &str, list_field: bool) -> Option<String> {
-    use serde_json::Value;
-    match value {
-        Value::Null => Some(path.to_string()),
-        Value::Array(items) if list_field => {
-            items.iter().enumerate().find_map(|(i, v)| find_loose_shape(v, &format!("{path}[{i}]"), false))
-        }
-        Value::Array(_) => Some(if path.is_empty() { "(the body)".to_string() } else { path.to_string() }),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-            find_loose_shape(v, &p, LIST_FIELDS.contains(&k.as_str()))
-        }),
-        _ => None,
-    }
-}
 
 /// Keys whose string values are hex-typed or timestamps, which the PII guard skips (SPEC.md §2).
 const PII_EXEMPT_KEYS: &[&str] = &[
@@ -376,21 +358,262 @@ const PII_EXEMPT_KEYS: &[&str] = &[
     "nonce",
 ];
 
-fn find_pii(value: &serde_json::Value, path: &str) -> Option<String> {
-    match value {
-        serde_json::Value::String(s) => contains_pii(s).then(|| path.to_string()),
-        serde_json::Value::Array(items) => {
-            items.iter().enumerate().find_map(|(i, v)| find_pii(v, &format!("{path}[{i}]")))
-        }
-        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
-            if PII_EXEMPT_KEYS.contains(&k.as_str()) {
-                None
+/// One step of a path into the body: an object's key or a list's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step<'de> {
+    Key(Cow<'de, str>),
+    Index(usize),
+}
+
+/// What one pass over the body's JSON finds, without building a tree of it:
+///
+/// - the top-level `kind` (`Some(None)`: present but not a string; the last one if repeated,
+///   though the typed parse refuses a repeated key anyway);
+/// - loose shapes: serde also reads a struct from the list of its field values, and an absent
+///   optional field from `null`. The format has one spelling for each: objects as objects,
+///   absent fields absent. So a null anywhere, or a list anywhere but in a list field, is one;
+/// - personal data: a string, or a key, that looks like a resident ID or mobile number, outside
+///   the keys of [`PII_EXEMPT_KEYS`] and everything under them.
+///
+/// Of several findings, the one reported is the one a walk of the body with its keys in sorted
+/// order meets first (the format's bodies have sorted keys, and a message should not depend on
+/// the order a client wrote them in): a list or null before what it holds, and a value's own
+/// finding before its key's.
+#[derive(Debug, Default)]
+struct BodyScan<'de> {
+    kind: Option<Option<Cow<'de, str>>>,
+    /// The first loose shape, and whether it is a list.
+    loose: Option<(Vec<Step<'de>>, bool)>,
+    pii: Option<Vec<Step<'de>>>,
+    /// Where the walk is.
+    path: Vec<Step<'de>>,
+}
+
+impl<'de> BodyScan<'de> {
+    fn of(bytes: &'de [u8]) -> Result<BodyScan<'de>, serde_json::Error> {
+        use serde::de::DeserializeSeed;
+        let mut scan = BodyScan::default();
+        // The same two calls as `serde_json::from_slice`, so the same inputs are refused with
+        // the same errors as a parse into a `serde_json::Value`.
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        Walk { scan: &mut scan, list_field: false, pii_searched: true, keep_text: false }
+            .deserialize(&mut de)?;
+        de.end()?;
+        Ok(scan)
+    }
+
+    fn loose_shape(&self) -> Option<String> {
+        self.loose.as_ref().map(|(path, is_list)| {
+            let text = path_text(path);
+            if *is_list && text.is_empty() {
+                "(the body)".to_string()
             } else {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                find_pii(v, &p).or_else(|| contains_pii(k).then(|| p.clone()))
+                text
             }
-        }),
-        _ => None,
+        })
+    }
+
+    fn pii(&self) -> Option<String> {
+        self.pii.as_deref().map(path_text)
+    }
+
+    fn found_loose(&mut self, is_list: bool) {
+        // Pre-order: nothing under a finding is one (a null holds nothing, and what a stray
+        // list holds is reported as the list), so a prefix never competes.
+        if self.loose.as_ref().is_none_or(|(best, _)| walks_before(&self.path, best, false)) {
+            self.loose = Some((self.path.clone(), is_list));
+        }
+    }
+
+    fn found_pii(&mut self) {
+        // A key is searched after its value: of a path and a longer one under it, the longer.
+        if self.pii.as_ref().is_none_or(|best| walks_before(&self.path, best, true)) {
+            self.pii = Some(self.path.clone());
+        }
+    }
+}
+
+/// Whether a walk in sorted key order meets `a` before `b`. Where one is a prefix of the other,
+/// `deeper_first` says which comes first.
+fn walks_before(a: &[Step<'_>], b: &[Step<'_>], deeper_first: bool) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        match (x, y) {
+            (Step::Key(x), Step::Key(y)) if x != y => return x < y,
+            (Step::Index(x), Step::Index(y)) if x != y => return x < y,
+            _ => {}
+        }
+    }
+    if deeper_first {
+        a.len() > b.len()
+    } else {
+        a.len() < b.len()
+    }
+}
+
+/// `a.b[2].c`: keys joined by dots, indices in brackets.
+fn path_text(path: &[Step<'_>]) -> String {
+    let mut text = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(k);
+            }
+            Step::Index(i) => text.push_str(&format!("[{i}]")),
+        }
+    }
+    text
+}
+
+/// Walks one JSON value of the body for [`BodyScan`]. Returns the value's text if it is a
+/// string and `keep_text` asked for it.
+struct Walk<'s, 'de> {
+    scan: &'s mut BodyScan<'de>,
+    /// The value is that of a key in [`LIST_FIELDS`].
+    list_field: bool,
+    /// No key above is in [`PII_EXEMPT_KEYS`].
+    pii_searched: bool,
+    keep_text: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_, 'de> {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Walk<'_, 'de> {
+    fn text<E>(self, s: Cow<'de, str>) -> Result<Option<Cow<'de, str>>, E> {
+        if self.pii_searched && contains_pii(&s) {
+            self.scan.found_pii();
+        }
+        Ok(self.keep_text.then_some(s))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk<'_, 'de> {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        self.scan.found_loose(false);
+        Ok(None)
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        self.text(Cow::Borrowed(s))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        self.text(Cow::Owned(s.to_string()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        self.text(Cow::Owned(s))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+        if !self.list_field {
+            self.scan.found_loose(true);
+        }
+        let mut i = 0usize;
+        loop {
+            self.scan.path.push(Step::Index(i));
+            let walk = Walk {
+                scan: &mut *self.scan,
+                list_field: false,
+                pii_searched: self.pii_searched,
+                keep_text: false,
+            };
+            let item = items.next_element_seed(walk);
+            self.scan.path.pop();
+            if item?.is_none() {
+                return Ok(None);
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let top = self.scan.path.is_empty();
+        while let Some(key) = map.next_key_seed(Key)? {
+            let exempt = PII_EXEMPT_KEYS.contains(&key.as_ref());
+            let is_kind = top && key == "kind";
+            let walk = Walk {
+                scan: &mut *self.scan,
+                list_field: LIST_FIELDS.contains(&key.as_ref()),
+                pii_searched: self.pii_searched && !exempt,
+                keep_text: is_kind,
+            };
+            let key_has_pii = self.pii_searched && !exempt && contains_pii(&key);
+            walk.scan.path.push(Step::Key(key));
+            let value = map.next_value_seed(walk);
+            if let Ok(text) = &value {
+                if is_kind {
+                    self.scan.kind = Some(text.clone());
+                }
+                if key_has_pii {
+                    self.scan.found_pii();
+                }
+            }
+            self.scan.path.pop();
+            value?;
+        }
+        Ok(None)
+    }
+}
+
+/// An object key, borrowed from the body unless it had escapes.
+struct Key;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(s))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s.to_string()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s))
     }
 }
 
@@ -520,4 +743,259 @@ fn validate(event: &Event) -> Result<(), Refusal> {
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// `parse_body` as it was before the single-pass scan: a `serde_json::Value` tree walked
+    /// in its (sorted) key order. The scan must refuse exactly what this refuses, alike.
+    fn reference_parse_body(bytes: &[u8]) -> Result<Event, Refusal> {
+        if bytes.len() > BODY_BYTES_MAX {
+            return refuse(
+                Rule::TooLarge,
+                format!("event body is {} bytes, over the limit of {BODY_BYTES_MAX}", bytes.len()),
+            );
+        }
+        let tree: Value = serde_json::from_slice(bytes).map_err(serde_refusal)?;
+        let kind = match tree.get("kind") {
+            Some(Value::String(k)) => Kind::parse(k).ok_or_else(|| {
+                Refusal::new(Rule::Field, format!("unknown variant `{k}`: not a kind of event"))
+            })?,
+            Some(_) => return refuse(Rule::Field, "kind is not a string"),
+            None => return refuse(Rule::Field, "missing field `kind`"),
+        };
+        let event = parse_kind(kind, bytes).map_err(serde_refusal)?;
+        if let Some(path) = find_loose_shape(&tree, "", false) {
+            return refuse(
+                Rule::Field,
+                format!("field {path} is null, or a list where the format has an object or a value"),
+            );
+        }
+        validate(&event)?;
+        if let Some(path) = find_pii(&tree, "") {
+            return refuse(
+                Rule::PiiDetected,
+                format!("field {path} looks like a resident ID or mobile number; the public log takes commitments only"),
+            );
+        }
+        Ok(event)
+    }
+
+    fn find_loose_shape(value: &Value, path: &str, list_field: bool) -> Option<String> {
+        match value {
+            Value::Null => Some(path.to_string()),
+            Value::Array(items) if list_field => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| find_loose_shape(v, &format!("{path}[{i}]"), false)),
+            Value::Array(_) => {
+                Some(if path.is_empty() { "(the body)".to_string() } else { path.to_string() })
+            }
+            Value::Object(map) => map.iter().find_map(|(k, v)| {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                find_loose_shape(v, &p, LIST_FIELDS.contains(&k.as_str()))
+            }),
+            _ => None,
+        }
+    }
+
+    fn find_pii(value: &Value, path: &str) -> Option<String> {
+        match value {
+            Value::String(s) => contains_pii(s).then(|| path.to_string()),
+            Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, v)| find_pii(v, &format!("{path}[{i}]")))
+            }
+            Value::Object(map) => map.iter().find_map(|(k, v)| {
+                if PII_EXEMPT_KEYS.contains(&k.as_str()) {
+                    None
+                } else {
+                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    find_pii(v, &p).or_else(|| contains_pii(k).then(|| p.clone()))
+                }
+            }),
+            _ => None,
+        }
+    }
+
+    fn outcome(r: Result<Event, Refusal>) -> Result<String, (Rule, String)> {
+        r.map(|e| format!("{e:?}")).map_err(|e| (e.rule, e.message))
+    }
+
+    fn check(bytes: &[u8]) {
+        assert_eq!(
+            outcome(parse_body(bytes)),
+            outcome(reference_parse_body(bytes)),
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+
+    /// Compact JSON with each object's keys in sorted or in reverse order.
+    fn write(v: &Value, reverse: bool, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                out.push('{');
+                let mut entries: Vec<_> = map.iter().collect();
+                if reverse {
+                    entries.reverse();
+                }
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, reverse, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(v, reverse, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+
+    /// Every node of `v`, as a list of steps (keys and indices).
+    fn paths(v: &Value, here: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+        out.push(here.clone());
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    here.push(json!(k));
+                    paths(child, here, out);
+                    here.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    here.push(json!(i));
+                    paths(child, here, out);
+                    here.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn at<'v>(v: &'v mut Value, path: &[Value]) -> Option<&'v mut Value> {
+        path.iter().try_fold(v, |v, step| match step {
+            Value::String(k) => v.get_mut(k.as_str()),
+            Value::Number(i) => v.get_mut(i.as_u64()? as usize),
+            _ => None,
+        })
+    }
+
+    fn bases() -> Vec<Value> {
+        let key = "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+        let hash = "bf8348b4107daaacf154ae780e1d5a7ee7a98f912d22e70c1f808550aaf26ef9";
+        vec![
+            json!({"admins":[key],"at":"2026-03-01T02:00:00.000Z","currency":"CNY","id":"genesis","kind":"ledger.genesis","log_key":"91a28a0b74381593a4d9469579208926afc8ad82c8839b7644359b9eba9a4b3a","name":"Test county charity federation","origin":"test-county.example/ledger","policy":{"dual_control_fen":5000000,"max_backdate_days":30,"min_audit_permille":100},"v":1}),
+            json!({"at":"2026-03-01T02:01:00.000Z","holder":"intake desk","id":"grant-intake","key":"ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1","kind":"key.granted","roles":["intake"],"v":1}),
+            json!({"amount_fen":10000,"at":"2026-03-01T02:11:00.000Z","channel":"wechat","donor":hash,"fund":"f-general","id":"d-0-0","kind":"donation.received","v":1}),
+            json!({"at":"2026-03-01T02:11:00.000Z","channel":"wechat","goods":{"item":"rice","quantity":5,"unit":"bag","unit_value_fen":100},"case":"c-1","id":"d-0-1","kind":"donation.received","v":1}),
+            json!({"amount_fen":20000,"at":"2026-03-01T02:19:00.000Z","case":"c-0","evidence":[hash],"id":"x-0-0","kind":"disbursement.made","method":"bank","payee":{"vendor":"County People's Hospital"},"v":1}),
+            json!({"at":"2026-03-01T02:19:00.000Z","channel":"phone","id":"cf-1","kind":"complaint.filed","subjects":["x-0-0","d-0-0"],"summary":"late","v":1}),
+        ]
+    }
+
+    #[test]
+    fn the_scan_refuses_exactly_what_the_tree_walk_refused() {
+        let replacements = [
+            json!(null),
+            json!([]),
+            json!(["a", null]),
+            json!("13812345678"),
+            json!("no. 11010519491231002X here"),
+            json!({"13812345678": "x"}),
+            json!({"a": null, "b": "13912345678"}),
+            json!(7),
+            json!(1.5),
+        ];
+        let mut count = 0;
+        for base in bases() {
+            let mut all = Vec::new();
+            paths(&base, &mut Vec::new(), &mut all);
+            let mut bodies = vec![base.clone()];
+            for path in &all {
+                for r in &replacements {
+                    let mut b = base.clone();
+                    if let Some(node) = at(&mut b, path) {
+                        *node = r.clone();
+                    }
+                    bodies.push(b.clone());
+                    // A second finding elsewhere, to check which of two is reported.
+                    for other in &all {
+                        for r2 in [json!(null), json!("13812345678"), json!([1])] {
+                            let mut b2 = b.clone();
+                            if let Some(node) = at(&mut b2, other) {
+                                *node = r2;
+                            }
+                            bodies.push(b2);
+                        }
+                    }
+                }
+                // A personal-data key inside every object.
+                let mut b = base.clone();
+                if let Some(Value::Object(map)) = at(&mut b, path) {
+                    map.insert("13712345678".into(), json!("v"));
+                    bodies.push(b);
+                }
+            }
+            for body in bodies {
+                for reverse in [false, true] {
+                    let mut text = String::new();
+                    write(&body, reverse, &mut text);
+                    check(text.as_bytes());
+                    count += 1;
+                }
+            }
+        }
+        assert!(count > 1000, "{count}");
+    }
+
+    #[test]
+    fn the_scan_and_the_tree_walk_agree_on_syntax_and_odd_shapes() {
+        for text in [
+            "",
+            "null",
+            "[]",
+            "[1,{\"kind\":\"x\"}]",
+            "\"kind\"",
+            "{",
+            "{\"kind\":\"fund.closed\"",
+            "{\"kind\":1}",
+            "{\"kind\":null}",
+            "{\"kind\":\"no.such\"}",
+            "{\"kind\":\"fund.closed\",\"kind\":\"x\"}",
+            "{\"kind\":\"x\",\"kind\":\"fund.closed\"}",
+            "{\"kind\":\"fund.closed\",\"v\":1,\"id\":\"F\",\"at\":\"2026-03-01T10:00:00Z\",\"fund\":\"F0\",\"reason\":\"done\"} x",
+            "{\"kind\":\"fund.closed\",\"v\":1,\"id\":\"F\",\"at\":\"2026-03-01T10:00:00Z\",\"fund\":\"F0\",\"reason\":\"done\",\"reason\":\"done\"}",
+            "{\"kind\":\"fund.closed\",\"v\":1,\"id\":\"F\",\"at\":\"2026-03-01T10:00:00Z\",\"fund\":\"F0\",\"reason\":\"13812345678\"}",
+            "{\"kind\":\"fund.closed\",\"v\":1,\"id\":\"F\",\"at\":\"2026-03-01T10:00:00Z\",\"fund\":\"F0\",\"reason\":\"\\u0031\\u00338\\u0031\\u0032345678\"}",
+            "{\"k\\u0069nd\":\"fund.closed\",\"v\":1,\"id\":\"F\",\"at\":\"2026-03-01T10:00:00Z\",\"fund\":\"F0\",\"reason\":\"ok\"}",
+            "{\"kind\":\"fund.clos\\u0065d\",\"v\":1,\"id\":\"F\",\"at\":\"2026-03-01T10:00:00Z\",\"fund\":\"F0\",\"reason\":\"ok\"}",
+            "{\"kind\":\"fund.closed\",\"v\":1,\"id\":\"F\",\"at\":\"2026-03-01T10:00:00Z\",\"fund\":\"F0\",\"reason\":\"ok\",\"\":[null]}",
+            "{\"kind\":\"fund.closed\",\"v\":1e0,\"id\":\"F\",\"at\":\"2026-03-01T10:00:00Z\",\"fund\":\"F0\",\"reason\":\"ok\"}",
+            "{\"kind\":\"fund.closed\",\"v\":1,\"id\":\"F\",\"at\":\"2026-03-01T10:00:00Z\",\"fund\":\"F0\",\"reason\":\"\\ud800\"}",
+            "{\"kind\":\"fund.closed\"}\n",
+            " {\"kind\" : \"fund.closed\"} ",
+        ] {
+            check(text.as_bytes());
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        check(deep.as_bytes());
+        let deep = format!("{{\"kind\":\"fund.closed\",\"x\":{}{}}}", "[".repeat(126), "]".repeat(126));
+        check(deep.as_bytes());
+    }
 }

@@ -5,6 +5,11 @@ use ledger_core::limits::{ENTRY_BYTES_MAX, NOTE_BYTES_MAX};
 
 /// Entries verified in parallel as one chunk, then applied in order.
 pub const CHUNK_ENTRIES_MAX: usize = 2048;
+/// Entries one rayon task verifies without splitting further. Rayon stops splitting a chunk
+/// after a few halvings, so the last piece of a chunk could be hundreds of entries long while
+/// the other core, done with its share, waits for the chunk to end. Small pieces bound that
+/// wait to a few signatures; a task costs far less than one signature.
+pub const PARALLEL_PIECE_ENTRIES_MAX: usize = 8;
 /// Bytes of entry lines in one chunk, so a log of large entries keeps memory bounded too.
 pub const CHUNK_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Chunks queued between two pipeline stages (read → verify → apply). Two keeps both cores

@@ -12,7 +12,7 @@
 
 use crate::limits::{
     CHUNK_BYTES_MAX, CHUNK_ENTRIES_MAX, EVIDENCE_TEXT_CHARS_MAX, KEY_CACHE_MAX, LINE_BYTES_MAX,
-    PIPELINE_CHUNKS_IN_FLIGHT,
+    PARALLEL_PIECE_ENTRIES_MAX, PIPELINE_CHUNKS_IN_FLIGHT,
 };
 use anyhow::Result;
 use base64::Engine;
@@ -283,6 +283,7 @@ pub struct VerifiedChunk {
 fn verify_chunk(raw: RawChunk, trusted_below: u64) -> VerifiedChunk {
     let entries = (0..raw.len())
         .into_par_iter()
+        .with_max_len(PARALLEL_PIECE_ENTRIES_MAX)
         .map(|i| {
             let pos = raw.first_pos + i as u64;
             let bytes = raw.line(i);
