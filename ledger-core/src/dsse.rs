@@ -120,25 +120,14 @@ impl Envelope {
     /// `verify`, reusing decompressed keys from `cache` (a node sees the same few role keys
     /// on every request; decompressing a key costs about an eighth of a verification).
     pub fn verify_with(&self, cache: Option<&KeyCache>) -> Result<VerifiedEnvelope, Refusal> {
-        let parsed = self.parse()?;
-        self.check_signatures(&parsed, cache)?;
-        Ok(VerifiedEnvelope::from_parsed(self.clone(), parsed))
+        self.clone().into_verified(cache)
     }
 
-    /// `verify`, keeping this envelope inside the verified one instead of a copy.
-    pub fn into_verified(self) -> Result<VerifiedEnvelope, Refusal> {
-        let parsed = self.parse()?;
-        self.check_signatures(&parsed, None)?;
-        Ok(VerifiedEnvelope::from_parsed(self, parsed))
-    }
-
-    fn check_signatures(
-        &self,
-        (body, _, signatures): &ParsedEnvelope,
-        cache: Option<&KeyCache>,
-    ) -> Result<(), Refusal> {
-        let message = pae(&self.payload_type, body);
-        for (key, sig) in signatures {
+    /// `verify_with`, keeping this envelope inside the verified one instead of a copy.
+    pub fn into_verified(self, cache: Option<&KeyCache>) -> Result<VerifiedEnvelope, Refusal> {
+        let (body, event, signatures) = self.parse()?;
+        let message = pae(&self.payload_type, &body);
+        for (key, sig) in &signatures {
             let vk = match cache {
                 Some(c) => c.get(key),
                 None => VerifyingKey::from_bytes(&key.0).ok(),
@@ -148,15 +137,14 @@ impl Envelope {
                 return refuse(Rule::BadSignature, format!("the signature by {key} does not verify"));
             }
         }
-        Ok(())
+        Ok(VerifiedEnvelope::from_parsed(self, (body, event, signatures)))
     }
 
     /// For entries this node verified before it wrote them: the stored bytes are the log,
     /// re-reading them must not cost a signature check per entry at start-up. Everything but
     /// the signature equation is still checked.
     pub fn trust_stored(&self) -> Result<VerifiedEnvelope, Refusal> {
-        let parsed = self.parse()?;
-        Ok(VerifiedEnvelope::from_parsed(self.clone(), parsed))
+        self.clone().into_trusted()
     }
 
     /// `trust_stored`, keeping this envelope inside the verified one instead of a copy.
