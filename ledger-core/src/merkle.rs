@@ -387,7 +387,8 @@ pub fn check_tree(proof: &[Hash], t: u64, root_t: Hash, n: u64, root_n: Hash) ->
     Ok(())
 }
 
-/// In-memory store for tests, the verifier and small tools.
+/// Every stored hash of a tree, in memory, in the stored-hash layout: the node's tree (about
+/// 64 bytes per entry), and the store of tests, the verifier and small tools.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryHashes {
     hashes: Vec<Hash>,
@@ -406,6 +407,51 @@ impl MemoryHashes {
         let hashes = &mut self.hashes;
         self.frontier.push_with(leaf, |h| hashes.push(h));
         self.frontier.size()
+    }
+
+    /// The tree of `size` leaves whose stored hashes are `hashes`, as [`MemoryHashes::stored`]
+    /// gave them (a saved tree). Refuses a count that is not `stored_hash_count(size)`.
+    pub fn from_stored(size: u64, hashes: Vec<Hash>) -> Result<MemoryHashes, MerkleError> {
+        if hashes.len() as u64 != stored_hash_count(size) {
+            return Err(MerkleError::BadArguments("the stored hashes are not those of a tree of that size"));
+        }
+        let mut tree = MemoryHashes { hashes, frontier: Frontier::default() };
+        tree.frontier = tree.frontier_at(size)?;
+        Ok(tree)
+    }
+
+    /// The stored hashes of the tree's first `size` leaves (the whole tree when `size` is its
+    /// size), in the stored-hash layout; `None` if the tree is smaller.
+    pub fn stored(&self, size: u64) -> Option<&[Hash]> {
+        let count = usize::try_from(stored_hash_count(size)).ok()?;
+        self.hashes.get(..count).filter(|_| size <= self.size())
+    }
+
+    /// Forgets every leaf from `size` on (leaves appended and then taken back). A `size` at or
+    /// past the tree's size changes nothing.
+    pub fn truncate(&mut self, size: u64) -> Result<(), MerkleError> {
+        if size >= self.size() {
+            return Ok(());
+        }
+        self.frontier = self.frontier_at(size)?;
+        self.hashes.truncate(usize::try_from(stored_hash_count(size)).unwrap_or(usize::MAX));
+        Ok(())
+    }
+
+    /// The frontier of the tree's first `size` leaves: the stored roots of its complete
+    /// subtrees, one per set bit of `size`, largest first.
+    fn frontier_at(&self, size: u64) -> Result<Frontier, MerkleError> {
+        // The subtree of each set bit starts where the larger ones end: at `size` with that bit
+        // and those below it cleared.
+        let indexes: Vec<u64> = (0..64u8)
+            .rev()
+            .filter(|&level| size & (1 << level) != 0)
+            .map(|level| {
+                let start = size & (u64::MAX << level) & !(1u64 << level);
+                stored_hash_index(level, start >> level)
+            })
+            .collect();
+        Ok(Frontier { size, hashes: read_exact(self, &indexes)? })
     }
 
     pub fn size(&self) -> u64 {

@@ -2,8 +2,14 @@
 //! own limit measured in the same run (raw `verify_strict` on one core and on all cores).
 //! Envelopes are signed before the clock starts: the clients' signing is not what is measured.
 //!
-//!     cargo bench -p ledger-node --bench append [-- --events N]
+//!     cargo bench -p ledger-node --bench append [-- --events N] [--only single|batch]
+//!
+//! `--only` runs one of the two append figures (to profile it alone); the raw rates are always
+//! measured, first.
 
+mod common;
+
+use common::{cpu_seconds, thread_stat_file};
 use ed25519_dalek::{Signer, SigningKey};
 use ledger_core::dsse::{key_hex, pae, Envelope, PAYLOAD_TYPE};
 use ledger_node::{api, keys, node::Node, store::Store, DataDir};
@@ -98,58 +104,86 @@ fn donations(intake: &SigningKey, prefix: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn single_posts(b: &Bench, n: usize) -> f64 {
-    let bodies = Arc::new(donations(&b.intake, "S", n));
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..CLIENTS {
-            let (bodies, next, url) =
-                (Arc::clone(&bodies), Arc::clone(&next), format!("{}/v1/entries", b.url));
-            scope.spawn(move || {
-                let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(1).build();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { break };
-                    let r = agent
-                        .post(&url)
-                        .set("content-type", "application/json")
-                        .send_string(body)
-                        .expect("post");
-                    assert_eq!(r.status(), 201);
-                }
-            });
-        }
-    });
-    n as f64 / started.elapsed().as_secs_f64()
+/// One append figure: the rate, and where the CPU went while it ran.
+struct Phase {
+    per_second: f64,
+    /// Cores the whole process (server and clients) used on average.
+    cores_used: f64,
+    /// CPU of the sequencer thread per entry, in microseconds.
+    sequencer_us: f64,
+    /// CPU of the rest of the process per entry, in microseconds (mostly the verification).
+    rest_us: f64,
 }
 
-fn batch_posts(b: &Bench, n: usize) -> f64 {
+/// Runs `drive`, which appends `n` entries, and measures it.
+fn phase(n: usize, drive: impl FnOnce()) -> Phase {
+    let sequencer = thread_stat_file("sequencer").unwrap_or_default();
+    let (process0, sequencer0) = (cpu_seconds("/proc/self/stat"), cpu_seconds(&sequencer));
+    let started = Instant::now();
+    drive();
+    let seconds = started.elapsed().as_secs_f64();
+    let process = cpu_seconds("/proc/self/stat") - process0;
+    let sequencer = cpu_seconds(&sequencer) - sequencer0;
+    Phase {
+        per_second: n as f64 / seconds,
+        cores_used: process / seconds,
+        sequencer_us: sequencer / n as f64 * 1e6,
+        rest_us: (process - sequencer) / n as f64 * 1e6,
+    }
+}
+
+fn single_posts(b: &Bench, n: usize) -> Phase {
+    let bodies = Arc::new(donations(&b.intake, "S", n));
+    let next = Arc::new(AtomicUsize::new(0));
+    phase(n, || {
+        std::thread::scope(|scope| {
+            for _ in 0..CLIENTS {
+                let (bodies, next, url) =
+                    (Arc::clone(&bodies), Arc::clone(&next), format!("{}/v1/entries", b.url));
+                scope.spawn(move || {
+                    let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(1).build();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(body) = bodies.get(i) else { break };
+                        let r = agent
+                            .post(&url)
+                            .set("content-type", "application/json")
+                            .send_string(body)
+                            .expect("post");
+                        assert_eq!(r.status(), 201);
+                    }
+                });
+            }
+        })
+    })
+}
+
+fn batch_posts(b: &Bench, n: usize) -> Phase {
     let bodies = donations(&b.intake, "B", n);
     let batches: Arc<Vec<String>> =
         Arc::new(bodies.chunks(BATCH).map(|c| format!("[{}]", c.join(","))).collect());
     let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..BATCH_CLIENTS {
-            let (batches, next, url) =
-                (Arc::clone(&batches), Arc::clone(&next), format!("{}/v1/batch", b.url));
-            scope.spawn(move || {
-                let agent = ureq::AgentBuilder::new().build();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = batches.get(i) else { break };
-                    let r = agent
-                        .post(&url)
-                        .set("content-type", "application/json")
-                        .send_string(body)
-                        .expect("post");
-                    assert_eq!(r.status(), 201);
-                }
-            });
-        }
-    });
-    n as f64 / started.elapsed().as_secs_f64()
+    phase(n, || {
+        std::thread::scope(|scope| {
+            for _ in 0..BATCH_CLIENTS {
+                let (batches, next, url) =
+                    (Arc::clone(&batches), Arc::clone(&next), format!("{}/v1/batch", b.url));
+                scope.spawn(move || {
+                    let agent = ureq::AgentBuilder::new().build();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(body) = batches.get(i) else { break };
+                        let r = agent
+                            .post(&url)
+                            .set("content-type", "application/json")
+                            .send_string(body)
+                            .expect("post");
+                        assert_eq!(r.status(), 201);
+                    }
+                });
+            }
+        })
+    })
 }
 
 fn main() {
@@ -160,27 +194,36 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let raw_1 = raw_verify_rate(1, 20_000);
     let raw_all = raw_verify_rate(cores, 40_000);
     let b = start();
-    let single = single_posts(&b, events);
-    let batched = batch_posts(&b, events);
+    let single = (only != Some("batch")).then(|| single_posts(&b, events));
+    let batched = (only != Some("single")).then(|| batch_posts(&b, events));
     let size = b.node.published.read().map(|p| p.state.size()).unwrap_or(0);
     println!("machine: {cores} cores; log size after the run: {size} entries");
-    println!("{:<52} {:>12} {:>10}", "figure", "per second", "ratio");
+    println!(
+        "{:<52} {:>12} {:>10} {:>10} {:>14} {:>12}",
+        "figure", "per second", "ratio", "cores used", "sequencer µs", "rest µs"
+    );
     println!("{:<52} {:>12.0} {:>10}", "raw verify_strict, 1 core", raw_1, "");
     println!("{:<52} {:>12.0} {:>10}", format!("raw verify_strict, {cores} cores"), raw_all, "1.00");
-    println!(
-        "{:<52} {:>12.0} {:>10.2}",
-        format!("durable appends, single POST, {CLIENTS} clients"),
-        single,
-        single / raw_all
-    );
-    println!(
-        "{:<52} {:>12.0} {:>10.2}",
-        format!("durable appends, /v1/batch of {BATCH}, {BATCH_CLIENTS} clients"),
-        batched,
-        batched / raw_all
-    );
+    let figures = [
+        (format!("durable appends, single POST, {CLIENTS} clients"), single),
+        (format!("durable appends, /v1/batch of {BATCH}, {BATCH_CLIENTS} clients"), batched),
+    ];
+    for (figure, phase) in figures {
+        if let Some(p) = phase {
+            println!(
+                "{figure:<52} {:>12.0} {:>10.2} {:>10.2} {:>14.1} {:>12.1}",
+                p.per_second,
+                p.per_second / raw_all,
+                p.cores_used,
+                p.sequencer_us,
+                p.rest_us
+            );
+        }
+    }
+    println!("(µs: CPU per entry, of the sequencer thread and of the rest of the process)");
 }

@@ -4,7 +4,7 @@
 //! - `node`: the whole node (sequencer, both projections, indexes, sled) fed the demo county
 //!   year in batches through `Node::append`, as `/v1/batch` does;
 //! - `state`: the core's projection alone (`State::apply` over the same entries);
-//! - `sled`: the store alone (entry bytes and tree hashes written and flushed as the node does);
+//! - `sled`: the store alone (entry bytes written and flushed as the node does, and the tree);
 //! - `singles`: the node fed small gifts one per append by 64 concurrent clients, as the soak
 //!   does over HTTP (small groups: one checkpoint signed and stored per group).
 //!
@@ -17,7 +17,6 @@ use ed25519_dalek::SigningKey;
 use ledger_core::dsse::VerifiedEnvelope;
 use ledger_core::entry::VerifiedEntry;
 use ledger_core::hash::Hash;
-use ledger_core::merkle::stored_hashes_for_record;
 use ledger_core::rules::State;
 use ledger_core::scenario::{generate, ScenarioConfig};
 use ledger_core::time::EntryTime;
@@ -180,8 +179,7 @@ fn run_part(part: &str, scale: u32, clients: usize) {
                     let e = chain.entry(seq, env, *ms);
                     let e = &e;
                     store.put_entry(e.seq(), e.bytes()).expect("put");
-                    let hashes = stored_hashes_for_record(e.seq(), e.leaf_hash(), &store).expect("hashes");
-                    store.put_record_hashes(e.seq(), &hashes).expect("put hashes");
+                    store.append_leaves(e.seq(), [e.leaf_hash()]).expect("tree");
                 }
                 store.flush().expect("flush");
             })

@@ -24,7 +24,10 @@
 //!     cargo bench -p ledger-node --bench reads [-- --scale N] [--seconds S] [--client-threads T]
 //!         [--only floor|limit|receipt|proof|trace]   (one figure, for `perf record -p`)
 
+mod common;
+
 use axum::body::Bytes;
+use common::cpu_seconds;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -46,8 +49,6 @@ const BATCH: usize = 1000;
 const RATE_WINDOW_ENTRIES: usize = 10_000;
 /// Proofs and receipts checked against the checkpoint before the clock starts.
 const CHECKED_SAMPLE: usize = 200;
-/// Linux's USER_HZ: the unit of the CPU times in `/proc/.../stat`.
-const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();
@@ -78,16 +79,6 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// CPU seconds (user + system) of the calling thread so far.
 fn thread_cpu_seconds() -> f64 {
     cpu_seconds("/proc/thread-self/stat")
-}
-
-/// CPU seconds (user + system) of a thread or process so far, from its `stat` file in `/proc`.
-fn cpu_seconds(stat_file: &str) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(stat_file) else { return f64::NAN };
-    // The command name may hold spaces and parentheses: the fields are counted after its end.
-    let Some((_, rest)) = stat.rsplit_once(')') else { return f64::NAN };
-    let mut fields = rest.split_whitespace().skip(11);
-    let mut tick = || fields.next().and_then(|f| f.parse::<f64>().ok()).unwrap_or(f64::NAN);
-    (tick() + tick()) / CLOCK_TICKS_PER_SECOND
 }
 
 struct Figure {

@@ -11,7 +11,7 @@ pub const PAGE_ENTRIES_MAX: u64 = 1000;
 /// Append jobs waiting for the sequencer; past this the node answers 503 rather than queue.
 pub const SEQUENCER_QUEUE_MAX: usize = 4096;
 /// Entries the sequencer writes under one flush (group commit).
-pub const GROUP_ENTRIES_MAX: usize = 4096;
+pub const GROUP_ENTRIES_MAX: usize = 1000;
 /// Requests served at once; more wait briefly, then are shed with 503.
 pub const CONCURRENT_REQUESTS_MAX: usize = 1024;
 /// A request that takes longer is answered 503.

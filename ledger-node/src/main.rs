@@ -672,7 +672,7 @@ fn publish(data: Option<&Path>, url: Option<&str>, log_key: Option<&str>, out: &
             let store = store::Store::open(&dir.store()).context(
                 "publish --data reads the store itself: stop `ledger-node serve` on it first, or use --url",
             )?;
-            let source = publish::StoreSource(&store);
+            let source = publish::StoreSource::new(&store)?;
             let key = publish::log_key_of(&publish::Source::checkpoint(&source)?, &secret)?;
             publish::publish(&source, &key, out)?
         }

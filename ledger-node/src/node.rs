@@ -14,12 +14,12 @@ use ledger_core::disclosure::Book;
 use ledger_core::dsse::VerifiedEnvelope;
 use ledger_core::entry::VerifiedEntry;
 use ledger_core::hash::Hash;
-use ledger_core::merkle::{stored_hash_count, stored_hashes_for_record, tree_hash};
+use ledger_core::merkle::{tree_hash, MemoryHashes};
 use ledger_core::refusal::{Refusal, Rule};
 use ledger_core::rules::{Balances, State};
 use ledger_core::time::EntryTime;
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
@@ -175,38 +175,23 @@ pub struct Node {
     verifier_key: std::sync::OnceLock<String>,
 }
 
-/// Recomputes any tree hashes the last crash lost: they are derived from the entries.
-fn repair_tree_hashes(store: &Store, size: u64) -> Result<()> {
-    let have = store.hash_count()?;
-    if have >= stored_hash_count(size) {
-        return Ok(());
-    }
-    let from = (0..size).find(|&n| stored_hash_count(n + 1) > have).unwrap_or(size);
-    for n in from..size {
-        let bytes = store.entry(n)?.context("entry vanished during recovery")?;
-        let leaf = ledger_core::hash::leaf_hash(&bytes);
-        store.put_record_hashes(n, &stored_hashes_for_record(n, leaf, store)?)?;
-    }
-    Ok(())
-}
-
-/// A snapshot may be used only if the log has its entries unchanged: same last leaf hash at its
-/// size and the same root.
-fn snapshot_agrees(store: &Store, log_size: u64, state: &State) -> Result<bool> {
-    let n = state.size();
-    if n > log_size {
+/// A snapshot may be used only if the log has its entries unchanged (same last leaf hash at its
+/// size: each entry holds the hash of the one before) and its tree is that of its state.
+fn snapshot_agrees(store: &Store, log_size: u64, saved: &crate::snapshot::Snapshot) -> Result<bool> {
+    let n = saved.state.size();
+    if n > log_size || saved.tree.size() != n || saved.tree.root() != saved.state.root() {
         return Ok(false);
     }
     if n == 0 {
         return Ok(true);
     }
     let Some(last) = store.entry(n - 1)? else { return Ok(false) };
-    Ok(ledger_core::hash::leaf_hash(&last) == state.last_leaf() && tree_hash(n, store)? == state.root())
+    Ok(ledger_core::hash::leaf_hash(&last) == saved.state.last_leaf())
 }
 
 impl Node {
-    /// Opens the store, rebuilds the projection from the log (the only truth), repairs the
-    /// derived tree hashes and checkpoint, and starts the sequencer. No snapshots.
+    /// Opens the store, rebuilds the projection and the tree from the log (the only truth),
+    /// repairs the derived checkpoint, and starts the sequencer. No snapshots.
     pub fn open(store: Store, log_key: SigningKey) -> Result<Arc<Node>> {
         Node::open_with_snapshots(store, log_key, None)
     }
@@ -237,7 +222,7 @@ impl Node {
     /// `SNAPSHOT_INTERVAL_ENTRIES`).
     fn open_mode(store: Store, mode: Mode, snapshot: Option<PathBuf>) -> Result<Arc<Node>> {
         let size = store.recover_size()?;
-        repair_tree_hashes(&store, size)?;
+        let mut tree = MemoryHashes::new();
         let mut published = Published {
             state: State::new(),
             commitments: HashMap::new(),
@@ -246,11 +231,12 @@ impl Node {
         };
         if let Some(path) = &snapshot {
             match crate::snapshot::load(path) {
-                Ok(Some(saved)) if snapshot_agrees(&store, size, &saved.state)? => {
+                Ok(Some(saved)) if snapshot_agrees(&store, size, &saved)? => {
                     tracing::info!("projection loaded from its snapshot at size {}", saved.state.size());
                     published.state = saved.state;
                     published.commitments = saved.commitments;
                     published.refs = saved.refs;
+                    tree = saved.tree;
                 }
                 Ok(Some(_)) => {
                     tracing::warn!("the projection snapshot disagrees with the log: rebuilding from the log")
@@ -261,6 +247,7 @@ impl Node {
                 }
             }
         }
+        store.load_tree(tree, size)?;
         let from = published.state.size();
         for (i, bytes) in store.entries(from, size).enumerate() {
             let seq = from + i as u64;
@@ -326,7 +313,7 @@ impl Node {
         }
         if let Some(path) = &snapshot {
             if size - from >= SNAPSHOT_REPLAY_MIN_ENTRIES {
-                crate::snapshot::save(path, &published.state, &published.commitments, &published.refs)?;
+                save_snapshot(path, &published, &store)?;
             }
         }
         let (tx, rx) = sync_channel(SEQUENCER_QUEUE_MAX);
@@ -377,7 +364,7 @@ impl Node {
     pub fn save_snapshot(&self) -> Result<()> {
         let Some(path) = &self.snapshot else { return Ok(()) };
         let p = self.published.read().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        crate::snapshot::save(path, &p.state, &p.commitments, &p.refs)
+        save_snapshot(path, &p, &self.store)
     }
 
     /// Appends verified envelopes (one, or a batch all-or-nothing) and waits until they are
@@ -477,6 +464,16 @@ impl Node {
         }
         Ok(balances)
     }
+}
+
+/// Saves the projection `p` with the tree of its entries (the tree may hold a group being
+/// written past them).
+fn save_snapshot(path: &Path, p: &Published, store: &Store) -> Result<()> {
+    let size = p.state.size();
+    store.with_tree(|tree| {
+        let hashes = tree.stored(size).context("the tree is smaller than the projection")?;
+        crate::snapshot::save(path, &p.state, &p.commitments, &p.refs, hashes)
+    })?
 }
 
 /// The state at tree size `size`, replayed from the stored log; `each` sees every entry after
@@ -797,10 +794,7 @@ impl Sequencer {
             Ok(note)
         })();
         if result.is_err() {
-            // Unacknowledged writes must not linger in sled's memory to be flushed later.
-            for seq in written {
-                let _ = store.entries_remove(seq);
-            }
+            take_back(store, &written, entries);
         }
         result
     }
@@ -839,16 +833,31 @@ impl Node {
     }
 }
 
-/// Step "integrate": writes entries and their tree hashes (not yet flushed), noting each seq
-/// written in `written` so a failed group can be taken back.
+/// Step "integrate": writes entries (not yet flushed) and adds their leaves to the tree, noting
+/// each seq written in `written` so a failed group can be taken back.
 fn integrate(store: &Store, entries: &[VerifiedEntry], written: &mut Vec<u64>) -> Result<()> {
     store.check_free_space(entries.iter().map(|e| e.bytes().len() as u64).sum())?;
     for e in entries {
         store.put_entry(e.seq(), e.bytes())?;
         written.push(e.seq());
-        store.put_record_hashes(e.seq(), &stored_hashes_for_record(e.seq(), e.leaf_hash(), store)?)?;
+    }
+    if let Some(first) = entries.first() {
+        store.append_leaves(first.seq(), entries.iter().map(VerifiedEntry::leaf_hash))?;
     }
     Ok(())
+}
+
+/// Takes a group that failed back out: unacknowledged writes must not linger in sled's memory
+/// to be flushed later, nor their leaves in the tree.
+fn take_back(store: &Store, written: &[u64], entries: &[VerifiedEntry]) {
+    for &seq in written {
+        let _ = store.entries_remove(seq);
+    }
+    if let Some(first) = entries.first() {
+        if let Err(e) = store.truncate_tree(first.seq()) {
+            tracing::error!("{e:#}");
+        }
+    }
 }
 
 /// A mirror writes entries before the checkpoint that vouches for them, and sled may make the
@@ -1016,9 +1025,7 @@ impl Node {
             Ok(())
         })();
         if result.is_err() {
-            for seq in written {
-                let _ = store.entries_remove(seq);
-            }
+            take_back(store, &written, entries);
             return result;
         }
         self.publish(entries, Some(note.to_string()));

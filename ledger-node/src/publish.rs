@@ -52,7 +52,20 @@ pub trait Source {
 }
 
 /// The store of a data directory.
-pub struct StoreSource<'a>(pub &'a Store);
+pub struct StoreSource<'a>(&'a Store);
+
+impl<'a> StoreSource<'a> {
+    /// A store no node is serving. The tree lives only in a node's memory, so it is rebuilt here
+    /// from the entries of the latest checkpoint (a few seconds at a million entries).
+    pub fn new(store: &'a Store) -> Result<StoreSource<'a>> {
+        let source = StoreSource(store);
+        let size = ledger_core::checkpoint::claimed_checkpoint(&source.checkpoint()?)
+            .map_err(|e| anyhow::anyhow!("the stored checkpoint does not parse: {e}"))?
+            .size;
+        store.load_tree(ledger_core::merkle::MemoryHashes::new(), size)?;
+        Ok(source)
+    }
+}
 
 impl Source for StoreSource<'_> {
     /// With the witnesses' cosignatures when they were gathered for this very checkpoint.

@@ -1,17 +1,20 @@
 //! Step "append" of the path: the sled store. The `entries` tree (seq → exact entry bytes) is the
-//! only truth; `hashes` (the Merkle tree's stored hashes) and `checkpoints` are derived from it
-//! and repaired from it on start. Everything else is an in-memory projection rebuilt from the log.
+//! only truth; the Merkle tree's hashes (in memory) and `checkpoints` are derived from it and
+//! rebuilt or repaired from it on start. Everything else is an in-memory projection rebuilt
+//! from the log.
 
 use crate::limits::SLED_CACHE_MB_DEFAULT;
 use anyhow::{bail, Context, Result};
 use ledger_core::hash::Hash;
-use ledger_core::merkle::{split_stored_hash_index, stored_hash_count, HashReader, MerkleError};
+use ledger_core::merkle::{HashReader, MemoryHashes, MerkleError};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 const ENTRIES: &str = "entries";
-const HASHES: &str = "hashes";
+/// Where older stores kept the tree's hashes, one sled insert per hash; dropped on open (see
+/// `Store::tree`).
+const OLD_HASHES: &str = "hashes";
 const CHECKPOINTS: &str = "checkpoints";
 const META: &str = "meta";
 const META_LATEST_CHECKPOINT: &[u8] = b"latest_checkpoint";
@@ -25,56 +28,23 @@ const SIGNED_CHECKPOINT_FILE: &str = "signed-checkpoint";
 pub struct Store {
     db: sled::Db,
     entries: sled::Tree,
-    hashes: sled::Tree,
     checkpoints: sled::Tree,
     meta: sled::Tree,
     /// sled's own flush ends in `sync_file_range`, which does not force the drive's cache nor
     /// the file's metadata. An `fsync` on the data file after each flush closes that gap: fsync
     /// acts on the file, whichever descriptor asks.
     data_file: PathBuf,
-    /// The tree's stored hashes, shared by every clone of the store.
-    tree: Arc<RwLock<TreeInMemory>>,
-}
-
-/// Every stored hash of the Merkle tree, in memory beside its copy in sled: a proof is then
-/// answered without reading sled, which at a million entries cost it four or five random sled
-/// gets (a few microseconds each even from sled's cache, and a page fetched and materialised
-/// when not). 33 bytes per hash, about two hashes per entry: 66 bytes per entry (66 MB at a
-/// million entries).
-///
-/// Filled as appends store hashes, and from sled the first time a proof reads one, so a start
-/// reads nothing (reading them all at start would cost seconds at a million entries).
-/// At most `size >> level` per level.
-///
-/// Invariant: a hash here is the one sled holds at that coordinate. Hashes of a published tree
-/// never change; a group that failed to be written leaves hashes past the published tree, here
-/// as in sled, which no proof reads and which are replaced when those seqs are written again.
-#[derive(Default)]
-struct TreeInMemory {
-    /// `levels[l][n]`: the subtree (`l`, `n`), `None` until read.
-    levels: Vec<Vec<Option<Hash>>>,
-}
-
-impl TreeInMemory {
-    fn get(&self, level: u8, n: u64) -> Option<Hash> {
-        *self.levels.get(usize::from(level))?.get(usize::try_from(n).ok()?)?
-    }
-
-    /// Keeps the hash of (`level`, `n`). Callers have it from sled or have just written it
-    /// there, so `n` is below `size >> level`.
-    fn set(&mut self, level: u8, n: u64, hash: Hash) -> Result<()> {
-        let l = usize::from(level);
-        if self.levels.len() <= l {
-            self.levels.resize_with(l + 1, Vec::new);
-        }
-        let hashes = &mut self.levels[l];
-        let n = usize::try_from(n).context("a tree too large for memory")?;
-        if hashes.len() <= n {
-            hashes.resize(n + 1, None);
-        }
-        hashes[n] = Some(hash);
-        Ok(())
-    }
+    /// Every stored hash of the Merkle tree, in memory only (about 64 bytes per entry, 64 MB at
+    /// a million entries), shared by every clone of the store. Proofs read nothing from sled.
+    ///
+    /// Why not in sled: it is derived from the entries, and writing it there cost the sequencer
+    /// two more sled inserts per entry, 40% of its time (docs/PERFORMANCE.md). It is saved with
+    /// the projection's snapshot and rebuilt from the entries after it on start
+    /// (`Store::load_tree`); until then it is empty and proofs fail.
+    ///
+    /// Invariant: its size is the number of entries written, published or in the group being
+    /// written; a group that fails to be written is taken back out (`Store::truncate_tree`).
+    tree: Arc<RwLock<MemoryHashes>>,
 }
 
 fn seq_key(seq: u64) -> [u8; 8] {
@@ -95,9 +65,9 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             .open()
             .with_context(|| format!("opening the sled store in {}", dir.display()))?;
+        db.drop_tree(OLD_HASHES).context("dropping the hashes tree of an older store")?;
         let store = Store {
             entries: db.open_tree(ENTRIES)?,
-            hashes: db.open_tree(HASHES)?,
             checkpoints: db.open_tree(CHECKPOINTS)?,
             meta: db.open_tree(META)?,
             data_file: dir.join("db"),
@@ -159,26 +129,47 @@ impl Store {
         Ok(())
     }
 
-    /// Stores the hashes that appending entry `seq` completes, as `stored_hashes_for_record`
-    /// gives them: `hashes[l]` is the subtree (`l`, `seq >> l`).
-    pub fn put_record_hashes(&self, seq: u64, hashes: &[Hash]) -> Result<()> {
-        let base = stored_hash_count(seq);
-        for (level, hash) in hashes.iter().enumerate() {
-            self.hashes.insert((base + level as u64).to_be_bytes(), &hash.0)?;
+    /// Makes the tree that of the first `size` entries: `saved` (a tree saved with a snapshot,
+    /// or an empty one), grown by the leaf hashes of the entries after it. Refuses a saved tree
+    /// larger than `size`.
+    pub fn load_tree(&self, saved: MemoryHashes, size: u64) -> Result<()> {
+        if saved.size() > size {
+            bail!("a saved tree of {} leaves for a log of {size} entries", saved.size());
         }
+        let mut tree = saved;
+        for bytes in self.entries(tree.size(), size) {
+            tree.append_leaf(ledger_core::hash::leaf_hash(&bytes?));
+        }
+        if tree.size() != size {
+            bail!("the store holds {} of the log's {size} entries", tree.size());
+        }
+        *self.tree.write().map_err(|_| anyhow::anyhow!("poisoned"))? = tree;
+        Ok(())
+    }
+
+    /// Appends the leaf hashes of the entries from seq `first` on to the tree, which must hold
+    /// exactly the entries before `first`.
+    pub fn append_leaves(&self, first: u64, leaves: impl IntoIterator<Item = Hash>) -> Result<()> {
         let mut tree = self.tree.write().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        for (level, hash) in hashes.iter().enumerate() {
-            let level = u8::try_from(level).context("more than 256 tree levels")?;
-            tree.set(level, seq >> level, *hash)?;
+        if tree.size() != first {
+            bail!("appending leaves from seq {first} to a tree of {} leaves", tree.size());
+        }
+        for leaf in leaves {
+            tree.append_leaf(leaf);
         }
         Ok(())
     }
 
-    pub fn hash_count(&self) -> Result<u64> {
-        match self.hashes.last()? {
-            Some((k, _)) => Ok(decode_seq(&k)? + 1),
-            None => Ok(0),
-        }
+    /// Takes leaves from `size` on back out of the tree (a group that failed to be written).
+    pub fn truncate_tree(&self, size: u64) -> Result<()> {
+        let mut tree = self.tree.write().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        tree.truncate(size).map_err(|e| anyhow::anyhow!("taking leaves back out of the tree: {e}"))
+    }
+
+    /// Runs `read` on the tree (saving it with a snapshot), holding appends back meanwhile.
+    pub fn with_tree<R>(&self, read: impl FnOnce(&MemoryHashes) -> R) -> Result<R> {
+        let tree = self.tree.read().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        Ok(read(&tree))
     }
 
     pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<()> {
@@ -282,50 +273,8 @@ fn decode_seq(key: &[u8]) -> Result<u64> {
 }
 
 impl HashReader for Store {
-    /// From memory, or from sled the first time after a start (outside the lock, so the
-    /// sequencer's next append never waits for a reader's disk reads), then kept in memory.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
-        let poisoned = || MerkleError::Read("poisoned".into());
-        let coordinates: Vec<(u8, u64)> = indexes.iter().map(|&i| split_stored_hash_index(i)).collect();
-        let in_memory: Vec<Option<Hash>> = {
-            let tree = self.tree.read().map_err(|_| poisoned())?;
-            coordinates.iter().map(|&(level, n)| tree.get(level, n)).collect()
-        };
-        let mut read = Vec::new();
-        let hashes = indexes
-            .iter()
-            .zip(&coordinates)
-            .zip(in_memory)
-            .map(|((&i, &(level, n)), hash)| match hash {
-                Some(h) => Ok(h),
-                None => {
-                    let h = self.read_stored_hash(i)?;
-                    read.push((level, n, h));
-                    Ok(h)
-                }
-            })
-            .collect::<Result<Vec<Hash>, MerkleError>>()?;
-        if !read.is_empty() {
-            let mut tree = self.tree.write().map_err(|_| poisoned())?;
-            for (level, n, h) in read {
-                tree.set(level, n, h).map_err(|e| MerkleError::Read(e.to_string()))?;
-            }
-        }
-        Ok(hashes)
-    }
-}
-
-impl Store {
-    fn read_stored_hash(&self, i: u64) -> Result<Hash, MerkleError> {
-        match self.hashes.get(i.to_be_bytes()) {
-            Ok(Some(v)) => v
-                .as_ref()
-                .try_into()
-                .map(Hash)
-                .map_err(|_| MerkleError::Read(format!("stored hash {i} is not 32 bytes"))),
-            Ok(None) => Err(MerkleError::Read(format!("stored hash {i} is missing"))),
-            Err(e) => Err(MerkleError::Read(e.to_string())),
-        }
+        self.tree.read().map_err(|_| MerkleError::Read("poisoned".into()))?.read_hashes(indexes)
     }
 }
 
@@ -348,14 +297,18 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger_core::merkle::{prove_record, prove_tree, stored_hashes_for_record, tree_hash, MemoryHashes};
+    use ledger_core::merkle::{prove_record, prove_tree, tree_hash};
 
-    fn leaf(i: u64) -> Hash {
-        ledger_core::hash::leaf_hash(&i.to_be_bytes())
+    fn entry(i: u64) -> Vec<u8> {
+        format!("entry {i}").into_bytes()
     }
 
-    /// Roots and proofs from the store (from memory, or from sled after a start) are those of
-    /// the plain in-memory tree, at sizes on both sides of subtree edges.
+    fn leaf(i: u64) -> Hash {
+        ledger_core::hash::leaf_hash(&entry(i))
+    }
+
+    /// Roots and proofs from the store are those of the plain in-memory tree, at sizes on both
+    /// sides of subtree edges.
     fn check_same(store: &Store, memory: &MemoryHashes, size: u64) {
         for t in [1, 2, 3, 15, 16, 17, 31, 32, 33, 48, size] {
             assert_eq!(tree_hash(t, store), tree_hash(t, memory), "root at {t}");
@@ -368,49 +321,59 @@ mod tests {
         }
     }
 
-    fn in_memory(store: &Store) -> Vec<usize> {
-        let tree = store.tree.read().unwrap();
-        tree.levels.iter().map(|l| l.iter().filter(|h| h.is_some()).count()).collect()
-    }
-
     #[test]
-    fn proofs_with_the_tree_in_memory_are_unchanged() {
+    fn the_tree_is_grown_by_appends_and_rebuilt_from_the_entries() {
         let dir = tempfile::tempdir().unwrap();
         let size: u64 = 3 * 16 + 37;
         let mut memory = MemoryHashes::new();
-        let full: Vec<usize> = (0..=size.ilog2()).map(|l| (size >> l) as usize).collect();
         {
             let store = Store::open(dir.path()).unwrap();
             for n in 0..size {
-                store.put_record_hashes(n, &stored_hashes_for_record(n, leaf(n), &store).unwrap()).unwrap();
+                store.put_entry(n, &entry(n)).unwrap();
+                store.append_leaves(n, [leaf(n)]).unwrap();
                 memory.append_leaf(leaf(n));
             }
-            assert_eq!(in_memory(&store), full, "appends keep every hash");
+            check_same(&store, &memory, size);
+            // Out of order: refused, and the tree is unchanged.
+            let err = store.append_leaves(size + 1, [leaf(0)]).unwrap_err();
+            assert!(err.to_string().contains("to a tree of 85 leaves"), "{err}");
+            assert!(store.append_leaves(size - 1, [leaf(0)]).is_err());
+            check_same(&store, &memory, size);
+            // A failed group is taken back out, and written again.
+            store.truncate_tree(40).unwrap();
+            assert_eq!(store.with_tree(|t| t.size()).unwrap(), 40);
+            assert!(tree_hash(41, &store).is_err());
+            store.append_leaves(40, (40..size).map(leaf)).unwrap();
             check_same(&store, &memory, size);
             store.flush().unwrap();
         }
-        // Reopened: nothing is read at start; proofs read the hashes they need from sled once.
+        // Reopened: no tree until it is loaded, then the same one, from nothing or from a saved
+        // part of it.
         let store = Store::open(dir.path()).unwrap();
-        assert!(in_memory(&store).is_empty());
+        assert!(tree_hash(size, &store).is_err());
+        store.load_tree(MemoryHashes::new(), size).unwrap();
         check_same(&store, &memory, size);
-        let read = in_memory(&store);
-        assert!(read.iter().zip(&full).all(|(r, f)| r <= f) && read != full, "only what was read: {read:?}");
-        for n in 0..size {
-            assert_eq!(prove_record(size, n, &store), prove_record(size, n, &memory), "record {n}");
+        for saved_size in [0, 1, 16, 40, size] {
+            let saved = MemoryHashes::from_stored(saved_size, memory.stored(saved_size).unwrap().to_vec());
+            store.load_tree(saved.unwrap(), size).unwrap();
+            check_same(&store, &memory, size);
         }
-        assert_eq!(in_memory(&store), full, "every record's proof reads every hash");
+        // A saved tree larger than the log, or a log larger than the store: refused.
+        assert!(store.load_tree(memory.clone(), size - 1).is_err());
+        let err = store.load_tree(MemoryHashes::new(), size + 2).unwrap_err();
+        assert!(err.to_string().contains("holds 85 of the log's 87 entries"), "{err}");
         check_same(&store, &memory, size);
     }
 
     #[test]
-    fn the_tree_in_memory_takes_rewrites() {
-        let (a, b) = (leaf(1), leaf(2));
-        let mut tree = TreeInMemory::default();
-        tree.set(3, 2, a).unwrap();
-        assert_eq!((tree.get(3, 0), tree.get(3, 2), tree.get(2, 2)), (None, Some(a), None));
-        // A failed group's seqs are written again: the hash is replaced.
-        tree.set(3, 2, b).unwrap();
-        assert_eq!(tree.get(3, 2), Some(b));
-        assert_eq!(tree.get(4, 0), None);
+    fn an_older_stores_hashes_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree(OLD_HASHES).unwrap().insert(0u64.to_be_bytes(), &[7u8; 32]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.db.tree_names().iter().any(|n| n.as_ref() == OLD_HASHES.as_bytes()));
     }
 }

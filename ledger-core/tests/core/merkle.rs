@@ -72,6 +72,47 @@ fn leaves_and_roots() {
     }
 }
 
+/// A tree saved and read back, or truncated, is the tree grown afresh to that size: same root,
+/// same proofs, and it grows on to the same roots.
+#[test]
+fn saved_and_truncated_trees_are_the_grown_ones() {
+    let v = load();
+    let mut whole = MemoryHashes::new();
+    for leaf in &v.leaves {
+        whole.append_leaf(*leaf);
+    }
+    let full = v.leaves.len() as u64;
+    for n in 0..=full {
+        let mut grown = MemoryHashes::new();
+        for leaf in &v.leaves[..n as usize] {
+            grown.append_leaf(*leaf);
+        }
+        let saved = whole.stored(n).unwrap().to_vec();
+        assert_eq!(saved.len() as u64, stored_hash_count(n));
+        let mut loaded = MemoryHashes::from_stored(n, saved).unwrap();
+        let mut truncated = whole.clone();
+        truncated.truncate(n).unwrap();
+        for tree in [&mut loaded, &mut truncated] {
+            assert_eq!((tree.size(), tree.root()), (n, v.roots[n as usize]), "size {n}");
+            for m in 0..n {
+                assert_eq!(prove_record(n, m, tree), prove_record(n, m, &grown), "record {m} in {n}");
+            }
+            for leaf in &v.leaves[n as usize..] {
+                tree.append_leaf(*leaf);
+            }
+            assert_eq!(tree.root(), whole.root(), "grown on from {n}");
+        }
+    }
+    assert!(whole.stored(full + 1).is_none());
+    let mut same = whole.clone();
+    same.truncate(full + 5).unwrap();
+    assert_eq!((same.size(), same.root()), (full, whole.root()));
+    // A saved tree with a hash too many or too few is refused.
+    let hashes = whole.stored(full).unwrap().to_vec();
+    assert!(MemoryHashes::from_stored(full, hashes[1..].to_vec()).is_err());
+    assert!(MemoryHashes::from_stored(full - 1, hashes).is_err());
+}
+
 #[test]
 fn stored_hashes_follow_the_layout() {
     let v = load();

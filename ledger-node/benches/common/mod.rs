@@ -1,0 +1,23 @@
+//! What the benches share: reading the CPU time a thread or the process has used.
+
+/// Linux's USER_HZ: the unit of the CPU times in `/proc/.../stat`.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU seconds (user + system) of a thread or process so far, from its `stat` file in `/proc`.
+pub fn cpu_seconds(stat_file: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat_file) else { return f64::NAN };
+    // The command name may hold spaces and parentheses: the fields are counted after its end.
+    let Some((_, rest)) = stat.rsplit_once(')') else { return f64::NAN };
+    let mut fields = rest.split_whitespace().skip(11);
+    let mut tick = || fields.next().and_then(|f| f.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (tick() + tick()) / CLOCK_TICKS_PER_SECOND
+}
+
+/// The `stat` file of this process's thread named `name`, if there is one.
+#[allow(dead_code)] // not every bench looks for a thread
+pub fn thread_stat_file(name: &str) -> Option<String> {
+    std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|task| {
+        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+        (comm.trim_end() == name).then(|| task.path().join("stat").display().to_string())
+    })
+}
