@@ -49,36 +49,52 @@ impl Entry {
     /// needing no escape (all of them in a valid entry) are compared as they are instead of
     /// byte by byte through the escaper. A test holds it to serde_json on strings of every kind.
     fn write_compact(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        write!(w, "{{\"seq\":{},\"prev\":", self.seq)?;
-        json_string(w, &self.prev)?;
-        w.write_all(b",\"time\":")?;
-        json_string(w, self.time.as_str())?;
-        w.write_all(b",\"envelope\":{\"payload\":")?;
-        json_string(w, &self.envelope.payload)?;
-        w.write_all(b",\"payloadType\":")?;
-        json_string(w, &self.envelope.payload_type)?;
-        w.write_all(b",\"signatures\":[")?;
-        for (i, s) in self.envelope.signatures.iter().enumerate() {
-            w.write_all(if i == 0 { b"{\"keyid\":" } else { b",{\"keyid\":" })?;
-            json_string(w, &s.keyid)?;
-            w.write_all(b",\"sig\":")?;
-            json_string(w, &s.sig)?;
-            w.write_all(b"}")?;
-        }
-        w.write_all(b"]}}")
+        write_entry(w, self.seq, &self.prev, &self.time, &self.envelope)
     }
 
     /// The entry's one canonical form: serde_json's compact form of it (see `write_compact`).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.envelope.payload.len());
-        // Writing into a Vec cannot fail.
-        let _ = self.write_compact(&mut out);
-        out
+        entry_bytes(self.seq, &self.prev, &self.time, &self.envelope)
     }
 
     pub fn prev_hash(&self) -> Hash {
         hex32(&self.prev).map(Hash).unwrap_or_default()
     }
+}
+
+/// The bytes of the entry of these parts (`Entry::to_bytes`), from borrowed parts.
+fn entry_bytes(seq: u64, prev: &str, time: &EntryTime, envelope: &Envelope) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + envelope.payload.len());
+    // Writing into a Vec cannot fail.
+    let _ = write_entry(&mut out, seq, prev, time, envelope);
+    out
+}
+
+/// Writes the entry of these parts as serde_json writes an `Entry` compactly.
+fn write_entry(
+    w: &mut impl std::io::Write,
+    seq: u64,
+    prev: &str,
+    time: &EntryTime,
+    envelope: &Envelope,
+) -> std::io::Result<()> {
+    write!(w, "{{\"seq\":{seq},\"prev\":")?;
+    json_string(w, prev)?;
+    w.write_all(b",\"time\":")?;
+    json_string(w, time.as_str())?;
+    w.write_all(b",\"envelope\":{\"payload\":")?;
+    json_string(w, &envelope.payload)?;
+    w.write_all(b",\"payloadType\":")?;
+    json_string(w, &envelope.payload_type)?;
+    w.write_all(b",\"signatures\":[")?;
+    for (i, s) in envelope.signatures.iter().enumerate() {
+        w.write_all(if i == 0 { b"{\"keyid\":" } else { b",{\"keyid\":" })?;
+        json_string(w, &s.keyid)?;
+        w.write_all(b",\"sig\":")?;
+        json_string(w, &s.sig)?;
+        w.write_all(b"}")?;
+    }
+    w.write_all(b"]}}")
 }
 
 /// A JSON string as serde_json writes it. It escapes only `"`, `\\` and control characters
@@ -133,9 +149,7 @@ impl VerifiedEntry {
         time: EntryTime,
         envelope: VerifiedEnvelope,
     ) -> Result<VerifiedEntry, Refusal> {
-        let entry =
-            Entry { seq, prev: prev.to_hex(), time: time.clone(), envelope: envelope.envelope().clone() };
-        let bytes = entry.to_bytes();
+        let bytes = entry_bytes(seq, &prev.to_hex(), &time, envelope.envelope());
         if bytes.len() > ENTRY_BYTES_MAX {
             return refuse(
                 Rule::TooLarge,

@@ -242,7 +242,7 @@ fn refuse_on_mirror(node: &Node) -> ApiResult<()> {
 }
 
 fn verify_one(cache: &KeyCache, bytes: &[u8]) -> Result<VerifiedEnvelope, Refusal> {
-    Envelope::from_json(bytes)?.verify_with(Some(cache))
+    Envelope::from_json(bytes)?.into_verified(Some(cache))
 }
 
 async fn post_entry(State(node): State<Shared>, body: Body) -> ApiResult<Response> {

@@ -550,7 +550,7 @@ impl Sequencer {
         let group_start = self.state.size();
         let mut entries: Vec<VerifiedEntry> = Vec::new();
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(group.len());
-        for job in group {
+        for mut job in group {
             let start = entries.len();
             if job.dry_run {
                 let checked = self.dry_run(&job, group_start, &entries);
@@ -562,7 +562,7 @@ impl Sequencer {
                 });
                 continue;
             }
-            let result = self.validate_job(&job, group_start, &mut entries);
+            let result = self.validate_job(&mut job, group_start, &mut entries);
             if result.is_err() && entries.len() > start {
                 // All or nothing: undo this job's entries by rebuilding the private state
                 // from the published one plus the group's earlier accepted entries.
@@ -618,15 +618,19 @@ impl Sequencer {
     /// before (idempotent retry); `Ok(None)`: all newly accepted.
     fn validate_job(
         &mut self,
-        job: &Job,
+        job: &mut Job,
         group_start: u64,
         entries: &mut Vec<VerifiedEntry>,
     ) -> Result<Option<Vec<u64>>, AppendError> {
-        let index = |i: usize| job.is_batch.then_some(i);
+        let is_batch = job.is_batch;
+        let index = |i: usize| is_batch.then_some(i);
         let mut existing = Vec::new();
-        for (i, envelope) in job.envelopes.iter().enumerate() {
+        // The envelopes move into their entries: the job keeps only its waiter.
+        let envelopes = std::mem::take(&mut job.envelopes);
+        let count = envelopes.len();
+        for (i, envelope) in envelopes.into_iter().enumerate() {
             if let Some(seq) = self.state.lookup(envelope.event().id().as_str()).map(|(s, _)| s) {
-                if self.is_same_logged(seq, envelope, group_start, entries) {
+                if self.is_same_logged(seq, &envelope, group_start, entries) {
                     existing.push(seq);
                     continue;
                 }
@@ -644,17 +648,17 @@ impl Sequencer {
                 let refusal = Refusal::new(Rule::DuplicateId, "a batch mixes logged and new envelopes");
                 return Err(AppendError::Refused { index: index(i), refusal });
             }
-            self.check_genesis_key(envelope)
+            self.check_genesis_key(&envelope)
                 .map_err(|refusal| AppendError::Refused { index: index(i), refusal })?;
-            let time = self.node.clock.entry_time(envelope, self.state.last_time_ms());
-            let entry = VerifiedEntry::new(self.state.size(), self.state.last_leaf(), time, envelope.clone())
+            let time = self.node.clock.entry_time(&envelope, self.state.last_time_ms());
+            let entry = VerifiedEntry::new(self.state.size(), self.state.last_leaf(), time, envelope)
                 .map_err(|refusal| AppendError::Refused { index: index(i), refusal })?;
             self.state.apply(&entry).map_err(|refusal| AppendError::Refused { index: index(i), refusal })?;
             entries.push(entry);
         }
         if existing.is_empty() {
             Ok(None)
-        } else if existing.len() == job.envelopes.len() {
+        } else if existing.len() == count {
             Ok(Some(existing))
         } else {
             let refusal = Refusal::new(Rule::DuplicateId, "a batch mixes logged and new envelopes");
