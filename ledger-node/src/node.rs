@@ -19,7 +19,7 @@ use ledger_core::refusal::{Refusal, Rule};
 use ledger_core::rules::{Balances, State};
 use ledger_core::time::EntryTime;
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
@@ -313,7 +313,7 @@ impl Node {
         }
         if let Some(path) = &snapshot {
             if size - from >= SNAPSHOT_REPLAY_MIN_ENTRIES {
-                save_snapshot(path, &published, &store)?;
+                encode_snapshot(&published, &store)?.write(path)?;
             }
         }
         let (tx, rx) = sync_channel(SEQUENCER_QUEUE_MAX);
@@ -360,11 +360,15 @@ impl Node {
         Ok(node)
     }
 
-    /// Saves the published projection (blocks publishing, never reading, while it writes).
+    /// Saves the published projection. Publishing, and appends to the tree, wait while it is
+    /// encoded, not while it is written and synced.
     pub fn save_snapshot(&self) -> Result<()> {
         let Some(path) = &self.snapshot else { return Ok(()) };
-        let p = self.published.read().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        save_snapshot(path, &p, &self.store)
+        let encoded = {
+            let p = self.published.read().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            encode_snapshot(&p, &self.store)?
+        };
+        encoded.write(path)
     }
 
     /// Appends verified envelopes (one, or a batch all-or-nothing) and waits until they are
@@ -466,13 +470,13 @@ impl Node {
     }
 }
 
-/// Saves the projection `p` with the tree of its entries (the tree may hold a group being
+/// Encodes the projection `p` with the tree of its entries (the tree may hold a group being
 /// written past them).
-fn save_snapshot(path: &Path, p: &Published, store: &Store) -> Result<()> {
+fn encode_snapshot(p: &Published, store: &Store) -> Result<crate::snapshot::Encoded> {
     let size = p.state.size();
     store.with_tree(|tree| {
         let hashes = tree.stored(size).context("the tree is smaller than the projection")?;
-        crate::snapshot::save(path, &p.state, &p.commitments, &p.refs, hashes)
+        crate::snapshot::encode(&p.state, &p.commitments, &p.refs, hashes)
     })?
 }
 

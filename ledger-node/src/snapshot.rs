@@ -46,14 +46,19 @@ struct PayloadRef<'a> {
     refs: &'a HashMap<Box<str>, Vec<u64>>,
 }
 
-/// Saves the projection with `tree_hashes`, the stored hashes of the tree of its entries.
-pub fn save(
-    path: &Path,
+/// A snapshot encoded in memory, to be written without holding the locks it was read under.
+pub struct Encoded {
+    /// The payload's length, the payload, and the tree section: what the checksum covers.
+    parts: [Vec<u8>; 3],
+}
+
+/// Encodes the projection with `tree_hashes`, the stored hashes of the tree of its entries.
+pub fn encode(
     state: &State,
     commitments: &HashMap<Hash, Vec<u64>>,
     refs: &HashMap<Box<str>, Vec<u64>>,
     tree_hashes: &[Hash],
-) -> Result<()> {
+) -> Result<Encoded> {
     if tree_hashes.len() as u64 != stored_hash_count(state.size()) {
         bail!("a tree of {} hashes saved with a state of {} entries", tree_hashes.len(), state.size());
     }
@@ -64,21 +69,28 @@ pub fn save(
     for h in tree_hashes {
         tree.extend_from_slice(&h.0);
     }
-    let payload_len = (payload.len() as u64).to_be_bytes();
-    let parts: [&[u8]; 3] = [&payload_len, &payload, &tree];
-    let tmp = path.with_extension("tmp");
-    {
-        let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut f = std::io::BufWriter::new(f);
-        f.write_all(SNAPSHOT_MAGIC)?;
-        f.write_all(&sha256(&parts).0)?;
-        for part in parts {
-            f.write_all(part)?;
+    Ok(Encoded { parts: [(payload.len() as u64).to_be_bytes().to_vec(), payload, tree] })
+}
+
+impl Encoded {
+    /// Writes the snapshot to a temporary file, fsyncs it, and renames it over `path`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let parts = self.parts.each_ref().map(Vec::as_slice);
+        let tmp = path.with_extension("tmp");
+        {
+            let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let mut f = std::io::BufWriter::new(f);
+            f.write_all(SNAPSHOT_MAGIC)?;
+            f.write_all(&sha256(&parts).0)?;
+            for part in parts {
+                f.write_all(part)?;
+            }
+            f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         }
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming the snapshot into {}", path.display()))?;
+        Ok(())
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming the snapshot into {}", path.display()))?;
-    Ok(())
 }
 
 /// Reads a snapshot, refusing a torn, corrupted or foreign file.
@@ -137,7 +149,7 @@ mod tests {
         let path = dir.path().join("snapshot");
         let (commitments, refs) = (HashMap::new(), HashMap::new());
         let empty = MemoryHashes::new();
-        save(&path, &State::new(), &commitments, &refs, empty.stored(0).unwrap()).unwrap();
+        encode(&State::new(), &commitments, &refs, empty.stored(0).unwrap()).unwrap().write(&path).unwrap();
         let loaded = load(&path).unwrap().unwrap();
         assert_eq!((loaded.state.size(), loaded.tree.size()), (0, 0));
         // A tree that is not the state's is not saved.
@@ -145,7 +157,8 @@ mod tests {
         for i in 0..3u8 {
             three.append_leaf(Hash([i; 32]));
         }
-        let err = save(&path, &State::new(), &commitments, &refs, three.stored(3).unwrap()).unwrap_err();
+        let err =
+            encode(&State::new(), &commitments, &refs, three.stored(3).unwrap()).err().expect("refused");
         assert!(err.to_string().contains("a tree of 4 hashes saved with a state of 0 entries"), "{err}");
         // Torn anywhere, or damaged in the tree: refused.
         let good = std::fs::read(&path).unwrap();
