@@ -142,7 +142,9 @@ fn post_all(clients: usize, bodies: &[String], url: &str) -> f64 {
     std::thread::scope(|scope| {
         let threads: Vec<_> = (0..clients)
             .map(|_| {
-                scope.spawn(|| {
+                // Named, so `perf report --sort comm` tells the clients from the server.
+                let client = std::thread::Builder::new().name("bench-client".into());
+                client.spawn_scoped(scope, || {
                     let cpu0 = cpu_seconds("/proc/thread-self/stat");
                     let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(1).build();
                     while let Some(body) = bodies.get(next.fetch_add(1, Ordering::Relaxed)) {
@@ -157,7 +159,7 @@ fn post_all(clients: usize, bodies: &[String], url: &str) -> f64 {
                 })
             })
             .collect();
-        threads.into_iter().map(|t| t.join().expect("client thread")).sum()
+        threads.into_iter().map(|t| t.expect("client thread").join().expect("client thread")).sum()
     })
 }
 
