@@ -247,8 +247,10 @@ impl Node {
                 }
             }
         }
-        store.load_tree(tree, size)?;
         let from = published.state.size();
+        // The tree of the snapshot's entries (none without one); the replay adds the rest, with
+        // the leaf hashes it computes anyway.
+        store.load_tree(tree, from)?;
         for (i, bytes) in store.entries(from, size).enumerate() {
             let seq = from + i as u64;
             let bytes = bytes?;
@@ -259,6 +261,7 @@ impl Node {
                 .apply(&entry)
                 .map_err(|e| anyhow::anyhow!("stored entry {seq} does not apply: {e}"))?;
             published.index(&entry);
+            store.append_leaves(seq, [entry.leaf_hash()])?;
         }
         let root = tree_hash(size, &store)?;
         if root != published.state.root() {
