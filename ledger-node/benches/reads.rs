@@ -27,10 +27,9 @@
 mod common;
 
 use axum::body::Bytes;
-use common::cpu_seconds;
+use common::{connect, cpu_seconds};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use ledger_core::checkpoint::claimed_checkpoint;
 use ledger_core::dsse::VerifiedEnvelope;
 use ledger_core::encoding::{b64_decode_canonical, hash_from_b64, hash_from_hex};
@@ -91,14 +90,6 @@ struct Figure {
     /// CPU the rest of the process (the server) used per answer, in microseconds: unlike the
     /// rate, other load on the machine hardly moves it.
     server_us: f64,
-}
-
-async fn connect(addr: SocketAddr) -> Option<SendRequest<Empty<Bytes>>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    stream.set_nodelay(true).ok()?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
-    tokio::spawn(connection);
-    Some(sender)
 }
 
 /// One simulated client: its own keep-alive connection, one request at a time until `deadline`.

@@ -1,4 +1,9 @@
-//! What the benches share: reading the CPU time a thread or the process has used.
+//! What the benches share: reading the CPU time a thread or the process has used, and opening
+//! a keep-alive HTTP/1.1 connection to the node under test.
+
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
 
 /// Linux's USER_HZ: the unit of the CPU times in `/proc/.../stat`.
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
@@ -20,4 +25,19 @@ pub fn thread_stat_file(name: &str) -> Option<String> {
         let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
         (comm.trim_end() == name).then(|| task.path().join("stat").display().to_string())
     })
+}
+
+/// A keep-alive HTTP/1.1 connection to `addr` with Nagle off, its driver spawned on the
+/// current runtime; `None` if it cannot be opened.
+pub async fn connect<B>(addr: SocketAddr) -> Option<SendRequest<B>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+    tokio::spawn(connection);
+    Some(sender)
 }
