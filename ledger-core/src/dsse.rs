@@ -114,16 +114,12 @@ impl Envelope {
     /// Steps 2 and 3 of SPEC.md §8: the envelope and body are well-formed, then every
     /// signature verifies under its keyid with `verify_strict`.
     pub fn verify(&self) -> Result<VerifiedEnvelope, Refusal> {
-        self.verify_with(None)
+        self.clone().into_verified(None)
     }
 
-    /// `verify`, reusing decompressed keys from `cache` (a node sees the same few role keys
-    /// on every request; decompressing a key costs about an eighth of a verification).
-    pub fn verify_with(&self, cache: Option<&KeyCache>) -> Result<VerifiedEnvelope, Refusal> {
-        self.clone().into_verified(cache)
-    }
-
-    /// `verify_with`, keeping this envelope inside the verified one instead of a copy.
+    /// `verify`, keeping this envelope inside the verified one instead of a copy, and reusing
+    /// decompressed keys from `cache` (a node sees the same few role keys on every request;
+    /// decompressing a key costs about an eighth of a verification).
     pub fn into_verified(self, cache: Option<&KeyCache>) -> Result<VerifiedEnvelope, Refusal> {
         let (body, event, signatures) = self.parse()?;
         let message = pae(&self.payload_type, &body);
@@ -253,11 +249,12 @@ mod tests {
         for _ in 0..2 {
             for env in [&good, &forged, &not_a_point] {
                 let plain = env.verify().map(|v| v.signers().to_vec()).map_err(|e| e.rule);
-                let cached = env.verify_with(Some(&cache)).map(|v| v.signers().to_vec()).map_err(|e| e.rule);
+                let cached =
+                    env.clone().into_verified(Some(&cache)).map(|v| v.signers().to_vec()).map_err(|e| e.rule);
                 assert_eq!(plain, cached);
             }
         }
-        assert!(good.verify_with(Some(&cache)).is_ok());
-        assert_eq!(forged.verify_with(Some(&cache)).map(|_| ()).unwrap_err().rule, Rule::BadSignature);
+        assert!(good.clone().into_verified(Some(&cache)).is_ok());
+        assert_eq!(forged.into_verified(Some(&cache)).map(|_| ()).unwrap_err().rule, Rule::BadSignature);
     }
 }

@@ -10,7 +10,7 @@
 mod common;
 
 use axum::body::Bytes;
-use common::{connect, cpu_seconds, thread_stat_file};
+use common::{connect, cpu_seconds, thread_cpu_seconds, thread_stat_file};
 use ed25519_dalek::{Signer, SigningKey};
 use futures_util::future::join_all;
 use http_body_util::{BodyExt, Full};
@@ -166,9 +166,9 @@ fn post_all(addr: SocketAddr, clients: usize, bodies: &[Bytes], path: &str) -> f
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
             // Connections are opened before the clock's phase counts the client's CPU.
             let senders = rt.block_on(join_all((0..clients).map(|_| connect(addr))));
-            let cpu0 = cpu_seconds("/proc/thread-self/stat");
+            let cpu0 = thread_cpu_seconds();
             rt.block_on(join_all(senders.into_iter().map(one_client)));
-            cpu_seconds("/proc/thread-self/stat") - cpu0
+            thread_cpu_seconds() - cpu0
         });
         thread.expect("client thread").join().expect("client thread")
     })

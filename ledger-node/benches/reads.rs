@@ -27,7 +27,7 @@
 mod common;
 
 use axum::body::Bytes;
-use common::{connect, cpu_seconds};
+use common::{connect, cpu_seconds, thread_cpu_seconds};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use ledger_core::checkpoint::claimed_checkpoint;
@@ -73,11 +73,6 @@ impl Pick {
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
-}
-
-/// CPU seconds (user + system) of the calling thread so far.
-fn thread_cpu_seconds() -> f64 {
-    cpu_seconds("/proc/thread-self/stat")
 }
 
 struct Figure {

@@ -71,10 +71,8 @@ enum Command {
         #[arg(long, default_value_t = limits::WITNESS_ROUND_INTERVAL_MS_DEFAULT,
               value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
         witness_interval_ms: u64,
-        /// sled's page cache in MiB: enough to hold the entries that readers ask for.
-        #[arg(long, default_value_t = limits::SLED_CACHE_MB_DEFAULT,
-              value_parser = clap::value_parser!(u64).range(limits::SLED_CACHE_MB_MIN..=limits::SLED_CACHE_MB_MAX))]
-        cache_mb: u64,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// A c2sp.org/tlog-witness for other logs: cosigns their checkpoints when consistent.
     Witness {
@@ -110,10 +108,8 @@ enum Command {
         #[arg(long, default_value_t = limits::MIRROR_POLL_INTERVAL_MS_DEFAULT,
               value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
         poll_ms: u64,
-        /// sled's page cache in MiB: enough to hold the entries that readers ask for.
-        #[arg(long, default_value_t = limits::SLED_CACHE_MB_DEFAULT,
-              value_parser = clap::value_parser!(u64).range(limits::SLED_CACHE_MB_MIN..=limits::SLED_CACHE_MB_MAX))]
-        cache_mb: u64,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Key files.
     Key {
@@ -327,6 +323,15 @@ enum KeyCommand {
     },
 }
 
+/// How much memory sled may keep for the store (`serve` and `mirror`).
+#[derive(clap::Args)]
+struct CacheArgs {
+    /// sled's page cache in MiB: enough to hold the entries that readers ask for.
+    #[arg(long, default_value_t = limits::SLED_CACHE_MB_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(limits::SLED_CACHE_MB_MIN..=limits::SLED_CACHE_MB_MAX))]
+    cache_mb: u64,
+}
+
 #[derive(clap::Args)]
 struct InitArgs {
     #[arg(long)]
@@ -384,8 +389,8 @@ fn run(command: Command) -> Result<()> {
             demo::run(&demo::DemoArgs { data, listen, scale, seed, reset, serve: !no_serve })
         }
         Command::Init(args) => init(args),
-        Command::Serve { data, listen, witness_interval_ms, cache_mb } => {
-            let node = open_node(&DataDir::new(&data), cache_mb)?;
+        Command::Serve { data, listen, witness_interval_ms, cache } => {
+            let node = open_node(&DataDir::new(&data), cache.cache_mb)?;
             cosign::spawn(
                 std::sync::Arc::clone(&node),
                 std::time::Duration::from_millis(witness_interval_ms),
@@ -395,8 +400,8 @@ fn run(command: Command) -> Result<()> {
             }))
         }
         Command::Witness { key, data, listen, logs, name } => run_witness(&key, &data, listen, &logs, &name),
-        Command::Mirror { upstream, data, listen, log_key, poll_ms, cache_mb } => {
-            run_mirror(&upstream, &data, listen, log_key.as_deref(), poll_ms, cache_mb)
+        Command::Mirror { upstream, data, listen, log_key, poll_ms, cache } => {
+            run_mirror(&upstream, &data, listen, log_key.as_deref(), poll_ms, cache.cache_mb)
         }
         Command::Key { command: KeyCommand::New { out } } => {
             let key = keys::generate();

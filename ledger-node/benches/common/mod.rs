@@ -18,6 +18,11 @@ pub fn cpu_seconds(stat_file: &str) -> f64 {
     (tick() + tick()) / CLOCK_TICKS_PER_SECOND
 }
 
+/// CPU seconds (user + system) of the calling thread so far.
+pub fn thread_cpu_seconds() -> f64 {
+    cpu_seconds("/proc/thread-self/stat")
+}
+
 /// The `stat` file of this process's thread named `name`, if there is one.
 #[allow(dead_code)] // not every bench looks for a thread
 pub fn thread_stat_file(name: &str) -> Option<String> {
