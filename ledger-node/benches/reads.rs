@@ -8,6 +8,11 @@
 //! in parallel). The node is then served by `api::app` on a loopback socket, with its real sled
 //! store, and 32 HTTP/1.1 keep-alive connections ask it for each figure in turn.
 //!
+//! The append rate is compared over two windows of 10,000 entries: entries 10,000.. of a second,
+//! small log of the same history, and the big log's last 10,000, appended batch by batch in turn
+//! (ABBA), so both windows see the machine at the same speed. The same windows timed during the
+//! load, 20 s or more apart, are printed beside them.
+//!
 //! Three limits are measured in the same run: sled's raw random point reads (32 threads); the
 //! machine's HTTP limit, the same client against a bare axum server on the same runtime that
 //! answers a constant of the log key's length with no layers; and the node's HTTP floor, its
@@ -27,7 +32,7 @@
 mod common;
 
 use axum::body::Bytes;
-use common::{connect, cpu_seconds, thread_cpu_seconds};
+use common::{connect, cpu_seconds, process_cpu_seconds, thread_cpu_seconds};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use ledger_core::checkpoint::claimed_checkpoint;
@@ -68,6 +73,51 @@ impl Pick {
         self.0 ^= self.0 << 17;
         (self.0 % n as u64) as usize
     }
+}
+
+/// One batch appended: its entries, wall-clock time and the process's CPU time.
+#[derive(Clone, Copy)]
+struct Window {
+    len: usize,
+    wall: Duration,
+    cpu: f64,
+    /// Of `wall`, the time sled's flush and fsync took.
+    flush: f64,
+}
+
+/// Appends per second of a run of batches: by the wall clock, per CPU second of the process
+/// (which other load on the machine hardly moves), and of the median batch (which a stall in one
+/// batch does not move: a sled page split, a rehash of one of the projection's tables).
+struct Rates {
+    wall: f64,
+    cpu: f64,
+    median: f64,
+    /// Appends per second of the wall clock outside sled's flush and fsync.
+    outside_flush: f64,
+}
+
+impl Rates {
+    fn of(windows: &[Window]) -> Rates {
+        let count = windows.iter().map(|w| w.len).sum::<usize>() as f64;
+        let mut batches: Vec<f64> = windows.iter().map(|w| w.len as f64 / w.wall.as_secs_f64()).collect();
+        batches.sort_by(f64::total_cmp);
+        Rates {
+            wall: count / windows.iter().map(|w| w.wall.as_secs_f64()).sum::<f64>(),
+            cpu: count / windows.iter().map(|w| w.cpu).sum::<f64>(),
+            median: batches.get(batches.len() / 2).copied().unwrap_or(f64::NAN),
+            outside_flush: count / windows.iter().map(|w| w.wall.as_secs_f64() - w.flush).sum::<f64>(),
+        }
+    }
+}
+
+/// `envs` in batches of `BATCH`, in order.
+fn batches(envs: Vec<VerifiedEnvelope>) -> Vec<Vec<VerifiedEnvelope>> {
+    let mut envs = envs.into_iter().peekable();
+    let mut out = Vec::new();
+    while envs.peek().is_some() {
+        out.push(envs.by_ref().take(BATCH).collect());
+    }
+    out
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -236,57 +286,85 @@ fn main() {
     let log_key = scenario.keys.log_key().clone();
     let donations: Vec<String> =
         scenario.events.iter().filter(|e| e.kind == Kind::DonationReceived).map(|e| e.id.clone()).collect();
-    let envs: Vec<VerifiedEnvelope> = scenario
+    let mut envs: Vec<VerifiedEnvelope> = scenario
         .events
         .into_iter()
         .map(|e| e.envelope.verify().expect("scenario envelopes verify"))
         .collect();
     let n = envs.len();
 
+    assert!(n >= 3 * RATE_WINDOW_ENTRIES, "--scale too small for the append-rate windows");
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = DataDir::new(dir.path());
-    keys::write_secret(&data.log_key(), &log_key).expect("log key");
-    let node = Node::open(Store::open(&data.store()).expect("store"), log_key).expect("node");
-    node.clock.set_follow_events(true);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let mut windows = Vec::new();
+    let open_node = |path: &std::path::Path| {
+        let data = DataDir::new(path);
+        keys::write_secret(&data.log_key(), &log_key).expect("log key");
+        let node = Node::open(Store::open(&data.store()).expect("store"), log_key.clone()).expect("node");
+        node.clock.set_follow_events(true);
+        node
+    };
+    // The batches are moved into the node, as the API does; the small log's copies are made
+    // here, before any clock runs.
+    let mut small_envs = envs[..2 * RATE_WINDOW_ENTRIES].to_vec();
+    let (small_tail, big_tail) = (
+        batches(small_envs.split_off(RATE_WINDOW_ENTRIES)),
+        batches(envs.split_off(n - RATE_WINDOW_ENTRIES)),
+    );
+    let append = |node: &Node, batch: Vec<VerifiedEnvelope>| {
+        let len = batch.len();
+        let (t0, cpu0, flush0) = (Instant::now(), process_cpu_seconds(), node.metrics.flush_seconds_total());
+        rt.block_on(node.append(batch, true)).expect("append");
+        Window {
+            len,
+            wall: t0.elapsed(),
+            cpu: process_cpu_seconds() - cpu0,
+            flush: node.metrics.flush_seconds_total() - flush0,
+        }
+    };
+    // The big log, all but its last window.
+    let node = open_node(dir.path());
+    let mut load_windows = Vec::new();
+    // On stderr, for `perf record -p` to start at.
+    eprintln!("loading {n} entries");
     let load_started = Instant::now();
-    for (i, chunk) in envs.chunks(BATCH).enumerate() {
-        let start = i * BATCH;
-        let (t0, cpu0) = (Instant::now(), cpu_seconds("/proc/self/stat"));
-        rt.block_on(node.append(chunk.to_vec(), true)).expect("append");
-        windows.push((start, chunk.len(), t0.elapsed(), cpu_seconds("/proc/self/stat") - cpu0));
+    for (i, batch) in batches(envs).into_iter().enumerate() {
+        load_windows.push((i * BATCH, append(&node, batch)));
     }
     let load_s = load_started.elapsed().as_secs_f64();
-    drop(envs);
+    // A second log, of the same history's first 10,000 entries, in a directory of its own.
+    let small_dir = tempfile::tempdir().expect("tempdir");
+    let small = open_node(small_dir.path());
+    for batch in batches(small_envs) {
+        append(&small, batch);
+    }
+    // The two windows measured together, batch by batch, the order swapped every other batch
+    // (ABBA): the small log's entries 10,000.. and the big log's last ones. This machine's speed
+    // moves by up to a third within minutes, so two windows timed 20 s apart compare the machine
+    // as much as the log; interleaved, both see the same machine.
+    let (mut at_small, mut at_big) = (Vec::new(), Vec::new());
+    for (i, (s, b)) in small_tail.into_iter().zip(big_tail).enumerate() {
+        if i % 2 == 0 {
+            at_small.push(append(&small, s));
+            at_big.push(append(&node, b));
+        } else {
+            at_big.push(append(&node, b));
+            at_small.push(append(&small, s));
+        }
+    }
+    small.shutdown();
     // On stderr at once, so a profiler can be attached for the reads alone.
     eprintln!("loaded {n} entries in {load_s:.1} s; reading");
-    // Appends per second of wall clock, and per second of the process's CPU: other load on the
-    // machine moves the first between the two windows, hardly the second.
-    let rates_over = |from: usize| {
-        let (count, time, cpu) = windows
+    // During the load: the window at 10,000 entries against the one that ends the load.
+    let load_window = |from: usize| -> Vec<Window> {
+        load_windows
             .iter()
-            .filter(|(s, _, _, _)| *s >= from && *s < from + RATE_WINDOW_ENTRIES)
-            .fold((0usize, Duration::ZERO, 0.0), |(c, t, u), (_, len, d, cpu)| (c + len, t + *d, u + cpu));
-        (count as f64 / time.as_secs_f64(), count as f64 / cpu)
+            .filter(|(s, _)| *s >= from && *s < from + RATE_WINDOW_ENTRIES)
+            .map(|(_, w)| *w)
+            .collect()
     };
-    // The same windows' median batch: what a typical append costs at that size, which a stall
-    // in one batch of the window (a sled page split up its tree, a rehash of one of the
-    // projection's million-entry tables: amortised O(1), tens of milliseconds when it falls in
-    // a window of 0.1-0.2 s) does not move.
-    let median_over = |from: usize| {
-        let mut rates: Vec<f64> = windows
-            .iter()
-            .filter(|(s, _, _, _)| *s >= from && *s < from + RATE_WINDOW_ENTRIES)
-            .map(|(_, len, d, _)| *len as f64 / d.as_secs_f64())
-            .collect();
-        rates.sort_by(f64::total_cmp);
-        rates.get(rates.len() / 2).copied().unwrap_or(f64::NAN)
-    };
-    let (at_10k, cpu_at_10k) = rates_over(10_000);
-    let (at_end, cpu_at_end) = rates_over(n.saturating_sub(RATE_WINDOW_ENTRIES));
-    let (median_at_10k, median_at_end) =
-        (median_over(10_000), median_over(n.saturating_sub(RATE_WINDOW_ENTRIES)));
+    let during_load =
+        (Rates::of(&load_window(RATE_WINDOW_ENTRIES)), Rates::of(&load_window(n - 2 * RATE_WINDOW_ENTRIES)));
+    let interleaved = (Rates::of(&at_small), Rates::of(&at_big));
 
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -406,16 +484,19 @@ fn main() {
             ratio(floor)
         );
     }
-    println!(
-        "append rate (batches of {BATCH}, sequencer path): {at_10k:.0}/s at 10,000 entries, {at_end:.0}/s at {n}: ratio {:.2}",
-        at_end / at_10k
-    );
-    println!(
-        "appends per CPU second of the process: {cpu_at_10k:.0} at 10,000 entries, {cpu_at_end:.0} at {n}: ratio {:.2}",
-        cpu_at_end / cpu_at_10k
-    );
-    println!(
-        "median batch of each window: {median_at_10k:.0}/s at 10,000 entries, {median_at_end:.0}/s at {n}: ratio {:.2}",
-        median_at_end / median_at_10k
-    );
+    println!("append rate (batches of {BATCH}, sequencer path), {RATE_WINDOW_ENTRIES} entries at 10,000 and at the end ({n}):");
+    println!("| measure | at 10,000 | at {n} | ratio |");
+    println!("|---|---:|---:|---:|");
+    for (name, (small, big)) in
+        [("interleaved", &interleaved), ("during the load, 20 s or more apart", &during_load)]
+    {
+        for (what, a, b) in [
+            ("appends per second", small.wall, big.wall),
+            ("appends per CPU second of the process", small.cpu, big.cpu),
+            ("median batch, appends per second", small.median, big.median),
+            ("appends per second outside sled's flush + fsync", small.outside_flush, big.outside_flush),
+        ] {
+            println!("| {name}: {what} | {a:.0} | {b:.0} | {:.2} |", b / a);
+        }
+    }
 }

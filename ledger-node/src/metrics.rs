@@ -172,6 +172,11 @@ impl Metrics {
         self.flush_seconds.observe_duration(d);
     }
 
+    /// The time every flush + fsync so far took, in seconds (the histogram's sum).
+    pub fn flush_seconds_total(&self) -> f64 {
+        self.flush_seconds.sum.load(Ordering::Relaxed) as f64 * self.flush_seconds.unit
+    }
+
     /// An append was refused by the rule named `rule`.
     pub fn record_refusal(&self, rule: &str) {
         let i = RULES.iter().position(|r| r.as_str() == rule).unwrap_or(RULES.len());

@@ -81,7 +81,13 @@ impl Published {
             self.commitments.entry(c).or_default().push(entry.seq());
         }
         for id in entry.event().referenced_ids() {
-            self.refs.entry(id.as_str().into()).or_default().push(entry.seq());
+            // Most references name an id seen before (a fund, a case): no key is allocated then.
+            match self.refs.get_mut(id.as_str()) {
+                Some(seqs) => seqs.push(entry.seq()),
+                None => {
+                    self.refs.insert(id.as_str().into(), vec![entry.seq()]);
+                }
+            }
         }
     }
 }
