@@ -28,6 +28,7 @@
 //!
 //!     cargo bench -p ledger-node --bench reads [-- --scale N] [--seconds S] [--client-threads T]
 //!         [--only floor|limit|receipt|proof|trace]   (one figure, for `perf record -p`)
+//!         [--cache-mb M]   (sled's cache bound, as `serve --cache-mb`)
 
 mod common;
 
@@ -281,6 +282,7 @@ fn main() {
     let seconds: f64 = arg("--seconds", 5.0);
     let client_threads: usize = arg("--client-threads", 1);
     let only: String = arg("--only", String::new());
+    let cache_mb: u64 = arg("--cache-mb", ledger_node::limits::SLED_CACHE_MB_DEFAULT);
     let wanted = |name: &str| only.is_empty() || only == name;
     let scenario = generate(&ScenarioConfig { scale, ..ScenarioConfig::default() });
     let log_key = scenario.keys.log_key().clone();
@@ -299,7 +301,8 @@ fn main() {
     let open_node = |path: &std::path::Path| {
         let data = DataDir::new(path);
         keys::write_secret(&data.log_key(), &log_key).expect("log key");
-        let node = Node::open(Store::open(&data.store()).expect("store"), log_key.clone()).expect("node");
+        let store = Store::open_with_cache(&data.store(), cache_mb).expect("store");
+        let node = Node::open(store, log_key.clone()).expect("node");
         node.clock.set_follow_events(true);
         node
     };
