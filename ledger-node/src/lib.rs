@@ -25,7 +25,7 @@ pub mod witness;
 /// mimalloc rather than glibc's malloc, for the node and everything that links it (its benches
 /// and tests measure the allocator it runs with). The sequencer allocates and frees a dozen
 /// small buffers per entry; with glibc, malloc and free took a quarter of its time at a million
-/// entries, and freeing grew with the heap (see docs/PERFORMANCE.md).
+/// entries (docs/PERFORMANCE.md, which also gives the memory this costs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
