@@ -119,24 +119,32 @@ struct Phase {
     sequencer_us: f64,
     server_us: f64,
     clients_us: f64,
+    /// Entries per group commit, and the wall time of each group's flush + fsync.
+    entries_per_group: f64,
+    flush_ms: f64,
 }
 
-/// Runs `drive`, which appends `n` entries and returns the CPU seconds its clients used.
-fn phase(n: usize, drive: impl FnOnce() -> f64) -> Phase {
+/// Runs `drive`, which appends `n` entries to `node` and returns the CPU seconds its clients
+/// used.
+fn phase(node: &Node, n: usize, drive: impl FnOnce() -> f64) -> Phase {
     let sequencer = thread_stat_file("sequencer").unwrap_or_default();
     let (process0, sequencer0) = (cpu_seconds("/proc/self/stat"), cpu_seconds(&sequencer));
+    let (groups0, flush0) = (node.metrics.group_commits(), node.metrics.flush_seconds_total());
     let started = Instant::now();
     let clients = drive();
     let seconds = started.elapsed().as_secs_f64();
     let process = cpu_seconds("/proc/self/stat") - process0;
     let sequencer = cpu_seconds(&sequencer) - sequencer0;
     let per_entry_us = |cpu: f64| cpu / n as f64 * 1e6;
+    let groups = node.metrics.group_commits().saturating_sub(groups0).max(1) as f64;
     Phase {
         per_second: n as f64 / seconds,
         cores_used: process / seconds,
         sequencer_us: per_entry_us(sequencer),
         server_us: per_entry_us(process - sequencer - clients),
         clients_us: per_entry_us(clients),
+        entries_per_group: n as f64 / groups,
+        flush_ms: (node.metrics.flush_seconds_total() - flush0) / groups * 1e3,
     }
 }
 
@@ -174,16 +182,16 @@ fn post_all(addr: SocketAddr, clients: usize, bodies: &[Bytes], path: &str) -> f
     })
 }
 
-fn single_posts(b: &Bench, n: usize) -> Phase {
+fn single_posts(b: &Bench, n: usize, clients: usize) -> Phase {
     let bodies: Vec<Bytes> = donations(&b.intake, "S", n).into_iter().map(Bytes::from).collect();
-    phase(n, || post_all(b.addr, CLIENTS, &bodies, "/v1/entries"))
+    phase(&b.node, n, || post_all(b.addr, clients, &bodies, "/v1/entries"))
 }
 
 fn batch_posts(b: &Bench, n: usize) -> Phase {
     let bodies = donations(&b.intake, "B", n);
     let batches: Vec<Bytes> =
         bodies.chunks(BATCH).map(|c| Bytes::from(format!("[{}]", c.join(",")))).collect();
-    phase(n, || post_all(b.addr, BATCH_CLIENTS, &batches, "/v1/batch"))
+    phase(&b.node, n, || post_all(b.addr, BATCH_CLIENTS, &batches, "/v1/batch"))
 }
 
 fn main() {
@@ -195,11 +203,19 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
+    // `--clients N`: single POSTs from N connections instead of the target's 64, to tell a
+    // pipeline short of work from one short of CPU.
+    let clients: usize = args
+        .iter()
+        .position(|a| a == "--clients")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CLIENTS);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let raw_1 = raw_verify_rate(1, 20_000);
     let raw_before = raw_verify_rate(cores, 40_000);
     let b = start();
-    let single = (only != Some("batch")).then(|| single_posts(&b, events));
+    let single = (only != Some("batch")).then(|| single_posts(&b, events, clients));
     let batched = (only != Some("single")).then(|| batch_posts(&b, events));
     // The all-core rate moves by 15% between runs on this machine (other guests, clocks): it is
     // measured before and after the appends, and the ratios are to the mean of the two.
@@ -208,29 +224,40 @@ fn main() {
     let size = b.node.published.read().map(|p| p.state.size()).unwrap_or(0);
     println!("machine: {cores} cores; log size after the run: {size} entries");
     println!(
-        "{:<52} {:>12} {:>10} {:>10} {:>13} {:>10} {:>10}",
-        "figure", "per second", "ratio", "cores used", "sequencer µs", "server µs", "clients µs"
+        "{:<52} {:>12} {:>10} {:>10} {:>13} {:>10} {:>10} {:>12} {:>9}",
+        "figure",
+        "per second",
+        "ratio",
+        "cores used",
+        "sequencer µs",
+        "server µs",
+        "clients µs",
+        "per group",
+        "flush ms"
     );
     println!("{:<52} {:>12.0} {:>10}", "raw verify_strict, 1 core", raw_1, "");
     println!("{:<52} {:>12.0} {:>10}", format!("raw verify_strict, {cores} cores, before"), raw_before, "");
     println!("{:<52} {:>12.0} {:>10}", format!("raw verify_strict, {cores} cores, after"), raw_after, "");
     println!("{:<52} {:>12.0} {:>10}", format!("raw verify_strict, {cores} cores, mean"), raw_all, "1.00");
     let figures = [
-        (format!("durable appends, single POST, {CLIENTS} clients"), single),
+        (format!("durable appends, single POST, {clients} clients"), single),
         (format!("durable appends, /v1/batch of {BATCH}, {BATCH_CLIENTS} clients"), batched),
     ];
     for (figure, phase) in figures {
         if let Some(p) = phase {
             println!(
-                "{figure:<52} {:>12.0} {:>10.2} {:>10.2} {:>13.1} {:>10.1} {:>10.1}",
+                "{figure:<52} {:>12.0} {:>10.2} {:>10.2} {:>13.1} {:>10.1} {:>10.1} {:>12.1} {:>9.3}",
                 p.per_second,
                 p.per_second / raw_all,
                 p.cores_used,
                 p.sequencer_us,
                 p.server_us,
-                p.clients_us
+                p.clients_us,
+                p.entries_per_group,
+                p.flush_ms
             );
         }
     }
-    println!("(µs: CPU per entry, of the sequencer thread, of the rest of the server, and of the clients)");
+    println!("(µs: CPU per entry, of the sequencer thread, of the rest of the server, and of the clients;");
+    println!(" per group: entries per group commit; flush ms: wall time of each group's flush + fsync)");
 }

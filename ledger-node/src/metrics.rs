@@ -199,6 +199,11 @@ impl Metrics {
         self.record_response(response.status().as_u16(), d);
     }
 
+    /// Group commits so far (each one flush + fsync).
+    pub fn group_commits(&self) -> u64 {
+        self.group_entries.count()
+    }
+
     pub fn appends_accepted(&self) -> u64 {
         self.appends_accepted.load(Ordering::Relaxed)
     }
