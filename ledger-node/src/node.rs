@@ -56,12 +56,15 @@ pub enum AppendError {
     Unavailable(String),
 }
 
+/// Where the sequencer sends a job's answer.
+pub type AppendReply = oneshot::Sender<Result<Accepted, AppendError>>;
+
 struct Job {
     envelopes: Vec<VerifiedEnvelope>,
     is_batch: bool,
     /// Check against the rules only; append nothing.
     dry_run: bool,
-    reply: oneshot::Sender<Result<Accepted, AppendError>>,
+    reply: AppendReply,
 }
 
 /// The projection readers see: everything in it is durable.
@@ -405,27 +408,37 @@ impl Node {
         is_batch: bool,
         dry_run: bool,
     ) -> Result<Accepted, AppendError> {
-        if let Some(upstream) = self.mirror_of() {
-            return Err(AppendError::Unavailable(format!(
-                "this node is a read-only mirror of {upstream}: submit entries to the log itself"
-            )));
-        }
         let (reply, answer) = oneshot::channel();
-        let job = Job { envelopes, is_batch, dry_run, reply };
+        self.send_job(Job { envelopes, is_batch, dry_run, reply });
+        answer.await.unwrap_or_else(|_| Err(AppendError::Unavailable("the sequencer stopped".into())))
+    }
+
+    /// Hands one verified envelope to the sequencer without waiting: its answer, or why it
+    /// could not be queued, goes to `reply`. For a caller off the async runtime (the single
+    /// POST verifies on rayon's pool and queues from there, so its task wakes once).
+    pub fn queue_append(&self, envelope: VerifiedEnvelope, reply: AppendReply) {
+        self.send_job(Job { envelopes: vec![envelope], is_batch: false, dry_run: false, reply });
+    }
+
+    /// Queues `job`; never blocks on a full queue: that is answered 503 at once.
+    fn send_job(&self, job: Job) {
+        if let Some(upstream) = self.mirror_of() {
+            let _ = job.reply.send(Err(AppendError::Unavailable(format!(
+                "this node is a read-only mirror of {upstream}: submit entries to the log itself"
+            ))));
+            return;
+        }
         let sender = self.jobs.lock().ok().and_then(|g| g.clone());
         let Some(sender) = sender else {
-            return Err(AppendError::Unavailable("the node is shutting down".into()));
+            let _ = job.reply.send(Err(AppendError::Unavailable("the node is shutting down".into())));
+            return;
         };
-        match sender.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(AppendError::Unavailable("the append queue is full".into()))
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(AppendError::Unavailable("the node is shutting down".into()))
-            }
-        }
-        answer.await.unwrap_or_else(|_| Err(AppendError::Unavailable("the sequencer stopped".into())))
+        let (job, why) = match sender.try_send(job) {
+            Ok(()) => return,
+            Err(TrySendError::Full(job)) => (job, "the append queue is full"),
+            Err(TrySendError::Disconnected(job)) => (job, "the node is shutting down"),
+        };
+        let _ = job.reply.send(Err(AppendError::Unavailable(why.into())));
     }
 
     /// Stops taking appends, lets the sequencer finish the group in flight, waits for it, and
