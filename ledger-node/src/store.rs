@@ -257,21 +257,27 @@ impl Store {
         if note.len() > ledger_core::limits::NOTE_BYTES_MAX {
             bail!("a signed note of {} bytes is over the limit of a checkpoint", note.len());
         }
-        let mut record = self.signed.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        let path = self.signed_path();
-        if record.file.is_none() {
-            let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&path);
-            record.file = Some(file.with_context(|| format!("opening {}", path.display()))?);
-        }
         let mut slot = Vec::with_capacity(SIGNED_SLOT_HEADER_BYTES + note.len());
         slot.extend_from_slice(&(note.len() as u32).to_le_bytes());
         slot.extend_from_slice(ledger_core::hash::sha256(&[note.as_bytes()]).as_bytes());
         slot.extend_from_slice(note.as_bytes());
-        let offset = record.next_slot * SIGNED_SLOT_BYTES as u64;
-        if let Some(file) = &record.file {
-            file.write_all_at(&slot, offset).with_context(|| format!("writing {}", path.display()))?;
-        }
-        record.next_slot = 1 - record.next_slot;
+        let path = self.signed_path();
+        let mut record = self.signed.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let SignedRecord { file, next_slot } = &mut *record;
+        let file = match file {
+            Some(file) => file,
+            None => file.insert(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            ),
+        };
+        file.write_all_at(&slot, *next_slot * SIGNED_SLOT_BYTES as u64)
+            .with_context(|| format!("writing {}", path.display()))?;
+        *next_slot = 1 - *next_slot;
         Ok(())
     }
 
